@@ -1,0 +1,1 @@
+//! The SOPS file format, decrypted and encrypted with age keys.
