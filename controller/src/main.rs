@@ -1,1 +1,4 @@
-fn main() {}
+fn main() {
+    eprintln!("secrets-controller: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,1 @@
+//! ExternalSecret sync from Vault and AWS Secrets Manager (External Secrets Operator compatible).

@@ -1,0 +1,6 @@
+//! `secrets-controller`: keeps Secrets in the cluster in step with SealedSecrets (unsealed with
+//! the cluster's sealing keys) and with ExternalSecrets (fetched from Vault or AWS Secrets
+//! Manager). Decisions live in plain functions; Kubernetes I/O stays thin around them.
+
+pub mod external;
+pub mod sealed;

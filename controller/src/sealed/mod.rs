@@ -1,0 +1,1 @@
+//! SealedSecret to Secret: the key manager, the reconciler and the HTTP endpoints.
