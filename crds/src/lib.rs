@@ -3,6 +3,7 @@
 //! Field names, groups and versions are those of the tools we replace, so that existing
 //! manifests apply unchanged.
 
+pub mod external_secrets;
 pub mod sealed_secret;
 
 pub use sealed_secret::{
@@ -16,7 +17,21 @@ pub fn all_crds() -> Vec<(
     &'static str,
     k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 )> {
-    vec![("bitnami.com_sealedsecrets.yaml", SealedSecret::crd())]
+    vec![
+        ("bitnami.com_sealedsecrets.yaml", SealedSecret::crd()),
+        (
+            "external-secrets.io_externalsecrets.yaml",
+            external_secrets::ExternalSecret::crd(),
+        ),
+        (
+            "external-secrets.io_secretstores.yaml",
+            external_secrets::SecretStore::crd(),
+        ),
+        (
+            "external-secrets.io_clustersecretstores.yaml",
+            external_secrets::ClusterSecretStore::crd(),
+        ),
+    ]
 }
 
 /// Renders a CRD as the YAML document committed under `crds/yaml/`.
