@@ -1,1 +1,32 @@
-fn main() {}
+//! `kubeseal`: seal Secrets for a cluster, check and re-encrypt SealedSecrets, and recover them
+//! offline from backed-up keys. Flags and output follow Bitnami's kubeseal.
+
+mod cli;
+mod commands;
+mod input;
+mod output;
+mod remote;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser as _};
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    if let Some(cli::Command::Completion { shell }) = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut cli::Cli::command(),
+            "kubeseal",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    match commands::run(&cli.args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Command-line flags: Bitnami's names and defaults, each also read from `SEALED_SECRETS_<FLAG>`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sealing::Scope;
+
+const ABOUT: &str =
+    "Seal Kubernetes Secrets into SealedSecrets that only the cluster's controller can open.";
+
+const LONG_ABOUT: &str = "\
+kubeseal reads a Kubernetes Secret (YAML or JSON, from stdin or -f) and writes a SealedSecret
+that is safe to commit to Git: every value is encrypted with the cluster's public key, and only
+the controller holding the private key can turn it back into a Secret.
+
+The public key comes from --cert (a file or an http(s) URL), or is fetched from the controller
+through the Kubernetes API using your kubeconfig.";
+
+const EXAMPLES: &str = "\
+Examples:
+  # Seal a Secret with a certificate kept in the repository
+  kubectl create secret generic db --from-literal=password=s3cret --dry-run=client -o yaml \\
+    | kubeseal --cert sealing-cert.pem -o yaml > db-sealed.yaml
+
+  # Fetch the controller's certificate once, for offline sealing
+  kubeseal --fetch-cert > sealing-cert.pem
+
+  # Seal one value to paste into an existing SealedSecret
+  echo -n s3cret | kubeseal --raw --cert sealing-cert.pem --namespace default --name db
+
+  # Add or replace a key in an existing SealedSecret file, in place
+  kubeseal --cert sealing-cert.pem --merge-into db-sealed.yaml < new-key-secret.yaml
+
+  # Disaster recovery: open SealedSecrets with backed-up private keys, no cluster needed
+  kubeseal --recovery-unseal --recovery-private-key keys-backup.yaml < db-sealed.yaml";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubeseal",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub args: Args,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script (bash, zsh or fish).
+    Completion { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Certificate or public key to seal with: a file path, file:// or http(s):// URL.
+    /// Without it, the certificate is fetched from the controller.
+    #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "FILE|URL")]
+    pub cert: Option<String>,
+
+    /// Output format for sealed secrets and recovered secrets.
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        default_value = "json",
+        env = "SEALED_SECRETS_FORMAT"
+    )]
+    pub format: Format,
+
+    /// Secret file to read (default: stdin).
+    #[arg(
+        short = 'f',
+        long = "secret-file",
+        env = "SEALED_SECRETS_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    pub secret_file: Option<PathBuf>,
+
+    /// File to write the output to, atomically (default: stdout). A .yaml/.yml name implies -o yaml.
+    #[arg(
+        short = 'w',
+        long = "sealed-secret-file",
+        env = "SEALED_SECRETS_SEALED_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    pub sealed_secret_file: Option<PathBuf>,
+
+    /// Sealing scope: strict (bound to namespace and name), namespace-wide or cluster-wide.
+    /// Without it, the Secret's sealedsecrets.bitnami.com/* annotations decide.
+    #[arg(long, env = "SEALED_SECRETS_SCOPE", value_name = "SCOPE")]
+    pub scope: Option<Scope>,
+
+    /// Name of the Secret (overrides the input's metadata.name; needed by --raw in strict scope).
+    #[arg(long, env = "SEALED_SECRETS_NAME")]
+    pub name: Option<String>,
+
+    /// Namespace of the Secret when the input has none (default: the kubeconfig's).
+    #[arg(short = 'n', long, env = "SEALED_SECRETS_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Encrypt one value (from stdin or --from-file) and print only its sealed base64 form.
+    #[arg(long, env = "SEALED_SECRETS_RAW")]
+    pub raw: bool,
+
+    /// With --raw: the value to seal, as [key=]path (one only; /dev/stdin works).
+    #[arg(long = "from-file", value_name = "[KEY=]PATH")]
+    pub from_file: Vec<String>,
+
+    /// Seal the input Secret's keys into this existing SealedSecret file and rewrite it in place.
+    #[arg(
+        long = "merge-into",
+        env = "SEALED_SECRETS_MERGE_INTO",
+        value_name = "FILE"
+    )]
+    pub merge_into: Option<PathBuf>,
+
+    /// Allow sealing a Secret that has no data.
+    #[arg(long = "allow-empty-data", env = "SEALED_SECRETS_ALLOW_EMPTY_DATA")]
+    pub allow_empty_data: bool,
+
+    /// Print the sealing certificate (from --cert or the controller) and exit.
+    #[arg(long = "fetch-cert", env = "SEALED_SECRETS_FETCH_CERT")]
+    pub fetch_cert: bool,
+
+    /// Ask the controller whether each input SealedSecret can be decrypted.
+    #[arg(long, env = "SEALED_SECRETS_VALIDATE")]
+    pub validate: bool,
+
+    /// Have the controller re-encrypt each input SealedSecret with its newest key.
+    #[arg(
+        long = "re-encrypt",
+        alias = "rotate",
+        env = "SEALED_SECRETS_RE_ENCRYPT"
+    )]
+    pub re_encrypt: bool,
+
+    /// Decrypt SealedSecrets offline with --recovery-private-key and print the Secrets.
+    #[arg(long = "recovery-unseal", env = "SEALED_SECRETS_RECOVERY_UNSEAL")]
+    pub recovery_unseal: bool,
+
+    /// Private keys for --recovery-unseal: PEM files, key Secrets (YAML/JSON) or a List of them.
+    /// Repeat the flag or separate files with commas.
+    #[arg(
+        long = "recovery-private-key",
+        value_delimiter = ',',
+        env = "SEALED_SECRETS_RECOVERY_PRIVATE_KEY",
+        value_name = "FILE"
+    )]
+    pub recovery_private_key: Vec<PathBuf>,
+
+    /// Name of the controller's Service.
+    #[arg(
+        long = "controller-name",
+        default_value = "sealed-secrets-controller",
+        env = "SEALED_SECRETS_CONTROLLER_NAME"
+    )]
+    pub controller_name: String,
+
+    /// Namespace of the controller's Service.
+    #[arg(
+        long = "controller-namespace",
+        default_value = "kube-system",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE"
+    )]
+    pub controller_namespace: String,
+
+    /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long, env = "SEALED_SECRETS_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use.
+    #[arg(long, env = "SEALED_SECRETS_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Kubeconfig cluster to use.
+    #[arg(long)]
+    pub cluster: Option<String>,
+
+    /// Kubeconfig user to use.
+    #[arg(long)]
+    pub user: Option<String>,
+}

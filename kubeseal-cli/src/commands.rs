@@ -1,0 +1,323 @@
+//! One function per mode of operation. Each reads everything and checks it before writing
+//! anything, so a failed run leaves its output file untouched.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use sealing::secret::{sealed_scope, wipe_secret};
+use sealing::{PublicKey, Scope, SealSecretOptions, seal_secret};
+use zeroize::Zeroizing;
+
+use crate::cli::{Args, Format};
+use crate::input::{self, parse_documents, read_input, source_name};
+use crate::output::{emit, render_sealed_secret, render_secret, write_atomically};
+use crate::remote::{self, Controller, block_on};
+
+pub fn run(args: &Args) -> Result<()> {
+    let modes = [
+        ("--fetch-cert", args.fetch_cert),
+        ("--recovery-unseal", args.recovery_unseal),
+        ("--validate", args.validate),
+        ("--re-encrypt", args.re_encrypt),
+        ("--raw", args.raw),
+        ("--merge-into", args.merge_into.is_some()),
+    ];
+    let chosen: Vec<&str> = modes
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+    if chosen.len() > 1 {
+        bail!("{} cannot be used together", chosen.join(" and "));
+    }
+    if !args.from_file.is_empty() && !args.raw {
+        bail!("--from-file is only used with --raw");
+    }
+    match chosen.first().copied() {
+        Some("--fetch-cert") => fetch_cert(args),
+        Some("--recovery-unseal") => recovery_unseal(args),
+        Some("--validate") => validate(args),
+        Some("--re-encrypt") => re_encrypt(args),
+        Some("--raw") => raw(args),
+        Some("--merge-into") => merge_into(args),
+        _ => seal(args),
+    }
+}
+
+/// `-w x.yaml` implies YAML output, as in Bitnami's kubeseal.
+fn output_format(args: &Args) -> Format {
+    let yaml_file = args
+        .sealed_secret_file
+        .as_ref()
+        .and_then(|p| p.extension())
+        .is_some_and(|e| e == "yaml" || e == "yml");
+    if yaml_file { Format::Yaml } else { args.format }
+}
+
+fn sealing_key(args: &Args) -> Result<PublicKey> {
+    let pem = remote::sealing_cert_pem(args)?;
+    let (public, certificate) =
+        sealing::parse_sealing_key(&pem).context("cannot use the sealing certificate")?;
+    if let Some(certificate) = certificate {
+        certificate.check_not_expired(time::OffsetDateTime::now_utc())?;
+    }
+    Ok(public)
+}
+
+fn fetch_cert(args: &Args) -> Result<()> {
+    let pem = remote::sealing_cert_pem(args)?;
+    sealing::parse_sealing_key(&pem).context("the fetched certificate is not usable")?;
+    emit(None, &pem)
+}
+
+/// Applies --name, --scope and --namespace to an input Secret, as Bitnami's kubeseal does.
+fn prepare_secret(secret: &mut Secret, what: &str, args: &Args) -> Result<()> {
+    if let Some(name) = &args.name {
+        secret.metadata.name = Some(name.clone());
+    }
+    if let Some(scope) = args.scope {
+        scope.write_annotations(secret.metadata.annotations.get_or_insert_default());
+    }
+    let scope = Scope::from_annotations(secret.metadata.annotations.as_ref());
+    match (&secret.metadata.namespace, &args.namespace) {
+        (Some(own), Some(flag)) if !own.is_empty() && own != flag => {
+            bail!("{what}: the Secret's namespace {own:?} differs from --namespace {flag:?}")
+        }
+        (Some(own), _) if !own.is_empty() => {}
+        (_, Some(flag)) => secret.metadata.namespace = Some(flag.clone()),
+        _ => match remote::kubeconfig_namespace(args) {
+            Ok(namespace) => secret.metadata.namespace = Some(namespace),
+            Err(e) if scope != Scope::ClusterWide => {
+                return Err(e.context(format!(
+                    "{what}: the Secret has no namespace; set metadata.namespace or --namespace"
+                )));
+            }
+            Err(_) => {}
+        },
+    }
+    Ok(())
+}
+
+fn seal(args: &Args) -> Result<()> {
+    let public = sealing_key(args)?;
+    let source = source_name(args.secret_file.as_deref());
+    let text = read_input(args.secret_file.as_deref())?;
+    let secrets = input::secrets(parse_documents(&text, &source)?, &source)?;
+    let options = SealSecretOptions {
+        allow_empty_data: args.allow_empty_data,
+    };
+    let format = output_format(args);
+    let mut out = String::new();
+    for (what, mut secret) in secrets {
+        prepare_secret(&mut secret, &what, args)?;
+        let sealed = seal_secret(&secret, &public, &options).with_context(|| what.clone());
+        wipe_secret(&mut secret);
+        out.push_str(&render_sealed_secret(&sealed?, format)?);
+    }
+    emit(args.sealed_secret_file.as_deref(), &out)
+}
+
+fn raw(args: &Args) -> Result<()> {
+    let value = match args.from_file.as_slice() {
+        [] => {
+            let mut buf = Zeroizing::new(Vec::new());
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .context("cannot read stdin")?;
+            buf
+        }
+        [spec] => {
+            let path = spec.split_once('=').map_or(spec.as_str(), |(_, p)| p);
+            Zeroizing::new(std::fs::read(path).with_context(|| format!("cannot read {path}"))?)
+        }
+        _ => bail!("--raw takes exactly one --from-file"),
+    };
+    let scope = args.scope.unwrap_or_default();
+    let namespace = match (&args.namespace, scope) {
+        (Some(ns), _) => ns.clone(),
+        (None, Scope::ClusterWide) => String::new(),
+        (None, _) => remote::kubeconfig_namespace(args)
+            .context("--raw needs --namespace (or a kubeconfig namespace) in this scope")?,
+    };
+    let name = match (&args.name, scope) {
+        (Some(name), _) => name.clone(),
+        (None, Scope::Strict) => bail!("--raw needs --name in the strict scope (or use --scope)"),
+        (None, _) => String::new(),
+    };
+    let public = sealing_key(args)?;
+    let sealed = sealing::seal_value(&public, &scope.label(&namespace, &name), &value)
+        .context("cannot seal the value")?;
+    emit(
+        args.sealed_secret_file.as_deref(),
+        &base64::engine::general_purpose::STANDARD.encode(sealed),
+    )
+}
+
+fn merge_into(args: &Args) -> Result<()> {
+    let target = args
+        .merge_into
+        .as_deref()
+        .ok_or_else(|| anyhow!("--merge-into needs a file"))?;
+    let target_name = target.display().to_string();
+    let original =
+        std::fs::read_to_string(target).with_context(|| format!("cannot read {target_name}"))?;
+    // serde_yaml keeps the file's key order; JSON is YAML too.
+    let mut document: serde_yaml::Value = serde_yaml::from_str(&original)
+        .with_context(|| format!("{target_name}: not a YAML or JSON SealedSecret"))?;
+    let existing: crds::SealedSecret = serde_yaml::from_value(document.clone())
+        .with_context(|| format!("{target_name}: not a SealedSecret"))?;
+
+    let source = source_name(args.secret_file.as_deref());
+    let text = read_input(args.secret_file.as_deref())?;
+    let mut secrets = input::secrets(parse_documents(&text, &source)?, &source)?;
+    if secrets.len() != 1 {
+        bail!(
+            "{source}: --merge-into takes exactly one Secret, found {}",
+            secrets.len()
+        );
+    }
+    let (what, mut secret) = secrets.remove(0);
+    // The new values must open under the same label as the file's existing ones.
+    secret.metadata.name = existing.metadata.name.clone();
+    secret.metadata.namespace = existing.metadata.namespace.clone();
+    sealed_scope(&existing).write_annotations(secret.metadata.annotations.get_or_insert_default());
+    let options = SealSecretOptions {
+        allow_empty_data: args.allow_empty_data,
+    };
+    let public = sealing_key(args)?;
+    let sealed = seal_secret(&secret, &public, &options).with_context(|| what.clone());
+    wipe_secret(&mut secret);
+    let sealed = sealed?;
+
+    let spec = mapping_entry(&mut document, "spec");
+    let encrypted = mapping_entry(spec, "encryptedData");
+    for (key, value) in &sealed.spec.encrypted_data {
+        set_entry(encrypted, key, value);
+    }
+    if let Some(meta) = &sealed.spec.template.metadata {
+        let template_meta = mapping_entry(mapping_entry(spec, "template"), "metadata");
+        for (field, entries) in [("labels", &meta.labels), ("annotations", &meta.annotations)] {
+            for (key, value) in entries.iter().flatten() {
+                if !key.starts_with("sealedsecrets.bitnami.com/") {
+                    set_entry(mapping_entry(template_meta, field), key, value);
+                }
+            }
+        }
+    }
+
+    let rendered = if original.trim_start().starts_with('{') {
+        format!("{}\n", serde_json::to_string_pretty(&document)?)
+    } else {
+        let body = serde_yaml::to_string(&document)?;
+        if original.trim_start().starts_with("---") {
+            format!("---\n{body}")
+        } else {
+            body
+        }
+    };
+    write_atomically(target, rendered.as_bytes())
+}
+
+fn mapping_entry<'a>(value: &'a mut serde_yaml::Value, key: &str) -> &'a mut serde_yaml::Value {
+    if !value.is_mapping() {
+        *value = serde_yaml::Value::Mapping(Default::default());
+    }
+    let serde_yaml::Value::Mapping(map) = value else {
+        unreachable!("just made a mapping")
+    };
+    let entry = map
+        .entry(serde_yaml::Value::String(key.to_string()))
+        .or_insert(serde_yaml::Value::Null);
+    if !entry.is_mapping() {
+        *entry = serde_yaml::Value::Mapping(Default::default());
+    }
+    entry
+}
+
+fn set_entry(map: &mut serde_yaml::Value, key: &str, value: &str) {
+    if let serde_yaml::Value::Mapping(map) = map {
+        map.insert(key.into(), value.into());
+    }
+}
+
+fn recovery_unseal(args: &Args) -> Result<()> {
+    if args.recovery_private_key.is_empty() {
+        bail!("--recovery-unseal needs --recovery-private-key FILE[,FILE...]");
+    }
+    let mut keys = Vec::new();
+    for path in &args.recovery_private_key {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        let loaded =
+            sealing::load_private_keys(&text).with_context(|| path.display().to_string())?;
+        keys.extend(loaded.into_iter().map(|pair| pair.private));
+    }
+    let key_refs: Vec<&sealing::PrivateKey> = keys.iter().collect();
+
+    let source = source_name(args.secret_file.as_deref());
+    let text = read_input(args.secret_file.as_deref())?;
+    let format = output_format(args);
+    let mut out = Zeroizing::new(String::new());
+    for (what, sealed) in input::sealed_secrets(parse_documents(&text, &source)?, &source)? {
+        let unsealed = sealing::unseal(&sealed, &key_refs).with_context(|| what.clone())?;
+        let mut secret = unsealed.to_secret();
+        let rendered = render_secret(&secret, format).map(Zeroizing::new);
+        wipe_secret(&mut secret);
+        out.push_str(&rendered.with_context(|| format!("{what}: cannot render the Secret"))?);
+    }
+    emit(args.sealed_secret_file.as_deref(), &out)
+}
+
+fn validate(args: &Args) -> Result<()> {
+    let source = source_name(args.secret_file.as_deref());
+    let text = read_input(args.secret_file.as_deref())?;
+    let sealed = input::sealed_secrets(parse_documents(&text, &source)?, &source)?;
+    block_on(async {
+        let controller = Controller::connect(args).await?;
+        for (what, sealed) in &sealed {
+            let body = serde_json::to_vec(sealed)?;
+            if !controller
+                .verify(body)
+                .await
+                .with_context(|| what.clone())?
+            {
+                let name = sealed.metadata.name.as_deref().unwrap_or("");
+                bail!("unable to decrypt sealed secret: {name} ({what})");
+            }
+        }
+        Ok(())
+    })?
+}
+
+fn re_encrypt(args: &Args) -> Result<()> {
+    let source = source_name(args.secret_file.as_deref());
+    let text = read_input(args.secret_file.as_deref())?;
+    let sealed = input::sealed_secrets(parse_documents(&text, &source)?, &source)?;
+    let format = output_format(args);
+    let out = block_on(async {
+        let controller = Controller::connect(args).await?;
+        let mut out = String::new();
+        for (what, sealed) in &sealed {
+            let body = serde_json::to_vec(sealed)?;
+            let rotated = controller
+                .rotate(body)
+                .await
+                .with_context(|| what.clone())?;
+            let rotated: crds::SealedSecret =
+                serde_json::from_slice(&rotated).with_context(|| {
+                    format!("{what}: the controller's answer is not a SealedSecret")
+                })?;
+            out.push_str(&render_sealed_secret(&rotated, format)?);
+        }
+        Ok::<_, anyhow::Error>(out)
+    })??;
+    // With only -f, the file is re-encrypted in place (Bitnami's behaviour since #405).
+    let target: Option<&Path> = args
+        .sealed_secret_file
+        .as_deref()
+        .or(args.secret_file.as_deref());
+    emit(target, &out)
+}

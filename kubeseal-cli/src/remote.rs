@@ -1,0 +1,216 @@
+//! Talking to the controller through the Kubernetes API server's service proxy, and fetching
+//! certificates from URLs.
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use http::{Method, Request, StatusCode};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::cli::Args;
+
+/// Runs one async operation on a small runtime; most invocations never need one.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+fn config_options(args: &Args) -> KubeConfigOptions {
+    KubeConfigOptions {
+        context: args.context.clone(),
+        cluster: args.cluster.clone(),
+        user: args.user.clone(),
+    }
+}
+
+fn read_kubeconfig(args: &Args) -> Result<Kubeconfig> {
+    match &args.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path)
+            .with_context(|| format!("cannot read kubeconfig {}", path.display())),
+        None => {
+            Kubeconfig::read().context("cannot read the kubeconfig ($KUBECONFIG or ~/.kube/config)")
+        }
+    }
+}
+
+/// The namespace of the kubeconfig's context ("default" when the context names none), as kubectl
+/// would use it.
+pub fn kubeconfig_namespace(args: &Args) -> Result<String> {
+    let kubeconfig = read_kubeconfig(args)?;
+    let context_name = args
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .ok_or_else(|| anyhow!("the kubeconfig has no current context"))?;
+    let namespace = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context_name)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.namespace.clone());
+    Ok(namespace.unwrap_or_else(|| "default".to_string()))
+}
+
+async fn kube_client(args: &Args) -> Result<kube::Client> {
+    let options = config_options(args);
+    let config = if args.kubeconfig.is_some() {
+        kube::Config::from_custom_kubeconfig(read_kubeconfig(args)?, &options).await?
+    } else if options.context.is_some() || options.cluster.is_some() || options.user.is_some() {
+        kube::Config::from_kubeconfig(&options).await?
+    } else {
+        kube::Config::infer()
+            .await
+            .context("cannot find a kubeconfig or in-cluster configuration")?
+    };
+    kube::Client::try_from(config).context("cannot create the Kubernetes client")
+}
+
+/// The controller's HTTP API, reached through `/api/v1/namespaces/NS/services/.../proxy`.
+pub struct Controller {
+    client: kube::Client,
+    namespace: String,
+    name: String,
+}
+
+impl Controller {
+    pub async fn connect(args: &Args) -> Result<Self> {
+        Ok(Self {
+            client: kube_client(args).await?,
+            namespace: args.controller_namespace.clone(),
+            name: args.controller_name.clone(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(kube::client::Body::from(body))
+            .context("cannot build the request")?;
+        let response = self
+            .client
+            .send(request)
+            .await
+            .with_context(|| format!("request to the Kubernetes API failed ({path})"))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .context("cannot read the response")?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// The proxy prefix for the Service's first port, as Bitnami's kubeseal builds it.
+    async fn proxy_prefix(&self) -> Result<String> {
+        let (ns, name) = (&self.namespace, &self.name);
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/namespaces/{ns}/services/{name}"),
+                Vec::new(),
+            )
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            bail!(
+                "cannot find the controller Service {ns}/{name}: set --controller-namespace and \
+                 --controller-name (the Helm chart names it \"sealed-secrets\"), or seal offline with --cert"
+            );
+        }
+        if !status.is_success() {
+            bail!("cannot read the controller Service {ns}/{name}: HTTP {status}");
+        }
+        let service: serde_json::Value =
+            serde_json::from_slice(&body).context("the Service is not valid JSON")?;
+        let port = service
+            .pointer("/spec/ports/0")
+            .ok_or_else(|| anyhow!("the controller Service {ns}/{name} has no port"))?;
+        let port = match port
+            .get("name")
+            .and_then(|n| n.as_str())
+            .filter(|n| !n.is_empty())
+        {
+            Some(port_name) => port_name.to_string(),
+            None => port
+                .get("port")
+                .map(|p| p.to_string())
+                .ok_or_else(|| anyhow!("the controller Service {ns}/{name} has no port"))?,
+        };
+        Ok(format!(
+            "/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy"
+        ))
+    }
+
+    pub async fn fetch_cert(&self) -> Result<String> {
+        let path = format!("{}/v1/cert.pem", self.proxy_prefix().await?);
+        let (status, body) = self.call(Method::GET, &path, Vec::new()).await?;
+        if !status.is_success() {
+            bail!("cannot fetch the certificate from the controller: HTTP {status}");
+        }
+        String::from_utf8(body).context("the controller's certificate is not text")
+    }
+
+    /// `Ok(true)` when the controller can decrypt the SealedSecret, `Ok(false)` when it cannot.
+    pub async fn verify(&self, sealed_json: Vec<u8>) -> Result<bool> {
+        let path = format!("{}/v1/verify", self.proxy_prefix().await?);
+        let (status, _) = self.call(Method::POST, &path, sealed_json).await?;
+        match status {
+            StatusCode::OK => Ok(true),
+            StatusCode::CONFLICT => Ok(false),
+            other => bail!("the controller could not verify the SealedSecret: HTTP {other}"),
+        }
+    }
+
+    /// The SealedSecret re-encrypted by the controller with its newest key.
+    pub async fn rotate(&self, sealed_json: Vec<u8>) -> Result<Vec<u8>> {
+        let path = format!("{}/v1/rotate", self.proxy_prefix().await?);
+        let (status, body) = self.call(Method::POST, &path, sealed_json).await?;
+        if !status.is_success() {
+            let reason = String::from_utf8_lossy(&body).trim().to_string();
+            bail!("the controller could not re-encrypt the SealedSecret: HTTP {status}: {reason}");
+        }
+        Ok(body)
+    }
+}
+
+/// The PEM text of `--cert`: a path, `file://` or `http(s)://` URL.
+pub fn read_cert_source(source: &str) -> Result<String> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        return block_on(async {
+            let response = reqwest::get(source)
+                .await
+                .with_context(|| format!("cannot fetch certificate {source}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                bail!("cannot fetch certificate {source}: HTTP {status}");
+            }
+            response
+                .text()
+                .await
+                .with_context(|| format!("cannot read certificate {source}"))
+        })?;
+    }
+    let path = source.strip_prefix("file://").unwrap_or(source);
+    std::fs::read_to_string(path).with_context(|| format!("cannot read certificate {path}"))
+}
+
+/// The sealing certificate's PEM: from `--cert`, else fetched from the controller.
+pub fn sealing_cert_pem(args: &Args) -> Result<String> {
+    match &args.cert {
+        Some(source) => read_cert_source(source),
+        None => block_on(async {
+            Controller::connect(args)
+                .await
+                .context("no --cert given, so the certificate must come from the controller")?
+                .fetch_cert()
+                .await
+        })?,
+    }
+}

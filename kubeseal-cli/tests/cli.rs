@@ -1,0 +1,332 @@
+//! `kubeseal` as a user runs it, offline: sealing, raw values, merging, recovery, errors.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+const CANARY: &str = "canary-7f3a9c-plaintext";
+
+fn cert() -> String {
+    fixture("keys/key1.crt").display().to_string()
+}
+
+#[test]
+fn seals_a_secret_as_bitnami_json_that_opens_to_the_input() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert()]);
+    let out = stdout(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(out.starts_with("{\n  \"kind\": \"SealedSecret\",\n  \"apiVersion\": \"bitnami.com/v1alpha1\",\n  \"metadata\": {\n    \"name\": \"mysecret\",\n    \"namespace\": \"default\",\n    \"creationTimestamp\": null\n  },\n  \"spec\": {\n    \"template\": {"), "{out}");
+    assert!(out.ends_with("}\n"));
+    assert!(!out.contains("last-applied-configuration"));
+    let unsealed = unseal_text(&out);
+    assert_eq!(&*unsealed.data["username"], b"admin");
+    assert_eq!(&*unsealed.data["password"], b"hunter2");
+    assert_eq!(unsealed.type_, "Opaque");
+}
+
+#[test]
+fn yaml_output_scope_flag_and_multiple_documents() {
+    let home = tempfile::tempdir().unwrap();
+    let input = format!(
+        "{}---\n{}",
+        read_fixture("input-secrets/opaque.yaml"),
+        read_fixture("input-secrets/namespace-wide.yaml")
+    );
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "-o", "yaml", "--scope", "cluster-wide"]);
+    let out = stdout(&run(cmd, &input));
+    let docs: Vec<&str> = out.split("---\n").filter(|d| !d.is_empty()).collect();
+    assert_eq!(docs.len(), 2);
+    for doc in docs {
+        assert!(doc.starts_with("apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  annotations:\n    sealedsecrets.bitnami.com/cluster-wide: 'true'\n"), "{doc}");
+        let mut sealed: crds::SealedSecret = serde_yaml::from_str(doc).unwrap();
+        // Cluster-wide values open under any name and namespace.
+        sealed.metadata.name = Some("elsewhere".into());
+        sealed.metadata.namespace = Some("other".into());
+        let keys = keys();
+        assert!(sealing::unseal(&sealed, &keys.iter().collect::<Vec<_>>()).is_ok());
+    }
+}
+
+#[test]
+fn a_secret_without_namespace_needs_one() {
+    let home = tempfile::tempdir().unwrap();
+    let input = read_fixture("input-secrets/no-namespace-strict.yaml");
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert()]);
+    let err = stderr(&run(cmd, &input));
+    assert!(
+        err.contains("has no namespace") && err.contains("--namespace"),
+        "{err}"
+    );
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "-n", "team-x"]);
+    assert_eq!(
+        unseal_text(&stdout(&run(cmd, &input)))
+            .metadata
+            .namespace
+            .as_deref(),
+        Some("team-x")
+    );
+
+    let kubeconfig = home.path().join("config");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {cluster: x, user: u, namespace: from-kubeconfig}\nclusters: []\nusers: []\n").unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "--kubeconfig"])
+        .arg(&kubeconfig);
+    assert_eq!(
+        unseal_text(&stdout(&run(cmd, &input)))
+            .metadata
+            .namespace
+            .as_deref(),
+        Some("from-kubeconfig")
+    );
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "-n", "other"]);
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("differs from --namespace"), "{err}");
+}
+
+#[test]
+fn raw_seals_one_value_for_the_scope_label() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.args([
+        "--raw",
+        "--cert",
+        &cert(),
+        "--namespace",
+        "ns",
+        "--name",
+        "db",
+    ]);
+    let out = stdout(&run(cmd, "s3cret"));
+    assert!(!out.ends_with('\n') && out.starts_with("Ag"), "{out}");
+    let sealed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &out).unwrap();
+    let keys = keys();
+    let opened = sealing::open_value(&keys, b"ns/db", &sealed).unwrap();
+    assert_eq!(&*opened.plaintext, b"s3cret");
+
+    let value_file = home.path().join("value");
+    std::fs::write(&value_file, "from-file").unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.args([
+        "--raw",
+        "--cert",
+        &cert(),
+        "--scope",
+        "namespace-wide",
+        "-n",
+        "ns",
+    ])
+    .arg(format!("--from-file=password={}", value_file.display()));
+    let sealed = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        stdout(&run(cmd, "")),
+    )
+    .unwrap();
+    assert_eq!(
+        &*sealing::open_value(&keys, b"ns", &sealed)
+            .unwrap()
+            .plaintext,
+        b"from-file"
+    );
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--raw", "--cert", &cert(), "--namespace", "ns"]);
+    assert!(stderr(&run(cmd, "x")).contains("--raw needs --name"));
+}
+
+#[test]
+fn write_flag_replaces_the_file_and_a_failure_leaves_it_untouched() {
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("sealed.yaml");
+    std::fs::write(&target, "previous content\n").unwrap();
+
+    let mut bad = kubeseal(home.path());
+    bad.args(["--cert", "/nonexistent/cert.pem", "-w"])
+        .arg(&target);
+    let err = stderr(&run(bad, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "previous content\n"
+    );
+
+    // Second document is broken: nothing is written, not even the first SealedSecret.
+    let input = format!(
+        "{}---\nkind: ConfigMap\n",
+        read_fixture("input-secrets/opaque.yaml")
+    );
+    let mut bad = kubeseal(home.path());
+    bad.args(["--cert", &cert(), "-w"]).arg(&target);
+    let err = stderr(&run(bad, &input));
+    assert!(
+        err.contains("stdin: document 2: expected a Secret"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "previous content\n"
+    );
+
+    let mut good = kubeseal(home.path());
+    good.args(["--cert", &cert(), "-w"]).arg(&target);
+    stdout(&run(good, &read_fixture("input-secrets/opaque.yaml")));
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        written.starts_with("---\napiVersion: bitnami.com/v1alpha1\n"),
+        ".yaml implies YAML"
+    );
+    assert_eq!(&*unseal_text(&written).data["password"], b"hunter2");
+    let leftovers: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+}
+
+#[test]
+fn merge_into_adds_keys_and_keeps_the_rest_of_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("ss.yaml");
+    let original = read_fixture("sealedsecrets/tls-typed.yaml");
+    std::fs::write(&target, &original).unwrap();
+    let before: crds::SealedSecret = serde_yaml::from_str(&original).unwrap();
+
+    let new_key = "apiVersion: v1\nkind: Secret\nmetadata: {name: ignored, labels: {tier: edge}}\nstringData: {ca.crt: new-ca}\n";
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "--merge-into"]).arg(&target);
+    stdout(&run(cmd, new_key));
+
+    let after_text = std::fs::read_to_string(&target).unwrap();
+    let after: crds::SealedSecret = serde_yaml::from_str(&after_text).unwrap();
+    assert_eq!(after.metadata, before.metadata);
+    for key in ["tls.crt", "tls.key"] {
+        assert_eq!(
+            after.spec.encrypted_data[key],
+            before.spec.encrypted_data[key]
+        );
+    }
+    let unsealed = unseal_text(&after_text);
+    assert_eq!(&*unsealed.data["ca.crt"], b"new-ca");
+    assert_eq!(unsealed.metadata.labels.as_ref().unwrap()["tier"], "edge");
+    assert_eq!(unsealed.metadata.labels.as_ref().unwrap()["app"], "web");
+
+    // A failure (no such certificate) leaves the file exactly as it was.
+    let mut bad = kubeseal(home.path());
+    bad.args(["--cert", "/nonexistent.pem", "--merge-into"])
+        .arg(&target);
+    stderr(&run(bad, new_key));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), after_text);
+}
+
+#[test]
+fn recovery_unseal_reads_key_backups_in_every_format() {
+    let home = tempfile::tempdir().unwrap();
+    let sealed = read_fixture("sealedsecrets/basic.yaml");
+    let expected: k8s_openapi::api::core::v1::Secret =
+        serde_yaml::from_str(&read_fixture("expected-secrets/basic.yaml")).unwrap();
+    let backups = [
+        fixture("keys/all-keys-list.json").display().to_string(),
+        format!(
+            "{},{}",
+            fixture("keys/key1-secret.yaml").display(),
+            fixture("keys/key2.pkcs8.pem").display()
+        ),
+    ];
+    for backup in backups {
+        let mut cmd = kubeseal(home.path());
+        cmd.args([
+            "--recovery-unseal",
+            "-o",
+            "yaml",
+            "--recovery-private-key",
+            &backup,
+        ]);
+        let out = stdout(&run(cmd, &sealed));
+        assert!(out.starts_with("---\napiVersion: v1\n"), "{out}");
+        let secret: k8s_openapi::api::core::v1::Secret = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(secret.data, expected.data);
+    }
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--recovery-unseal", "--recovery-private-key"])
+        .arg(fixture("keys/unrelated.pem"));
+    let err = stderr(&run(cmd, &sealed));
+    assert!(err.contains("no key could decrypt secret"), "{err}");
+}
+
+#[test]
+fn errors_never_show_secret_values() {
+    let home = tempfile::tempdir().unwrap();
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, CANARY);
+    let cases = [
+        format!("kind: Secret\nmetadata: {{name: a, namespace: x}}\ndata: {{k: '{CANARY}!'}}\n"),
+        format!("kind: Secret\nmetadata: {{name: a}}\ndata: {{k: {encoded}}}\n"),
+        format!(
+            "kind: Secret\nmetadata: {{name: a, namespace: b}}\nstringData: {{k: [{CANARY}]}}\n"
+        ),
+        format!("{{\"kind\": \"Secret\", \"data\": {{\"k\": \"{CANARY}\"}}"),
+    ];
+    for input in cases {
+        let mut cmd = kubeseal(home.path());
+        cmd.args(["--cert", &cert()]);
+        let output = run(cmd, &input);
+        let err = stderr(&output);
+        assert!(!err.contains(CANARY) && !err.contains(&encoded), "{err}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn an_expired_certificate_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let key = sealing::PrivateKey::generate(2048).unwrap();
+    let cert =
+        sealing::Certificate::self_signed(&key, "old", std::time::Duration::from_secs(1)).unwrap();
+    let path = home.path().join("old.pem");
+    std::fs::write(&path, cert.to_pem()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--cert").arg(&path);
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("expired"), "{err}");
+}
+
+#[test]
+fn flags_come_from_the_environment_too() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.env("SEALED_SECRETS_CERT", cert())
+        .env("SEALED_SECRETS_FORMAT", "yaml");
+    let out = stdout(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(out.starts_with("---\n"));
+}
+
+#[test]
+fn usage_errors_version_and_completions() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--raw", "--validate"]);
+    assert!(stderr(&run(cmd, "")).contains("--validate and --raw cannot be used together"));
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--from-file", "x", "--cert", &cert()]);
+    assert!(stderr(&run(cmd, "")).contains("--from-file is only used with --raw"));
+
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--version");
+    assert!(stdout(&run(cmd, "")).starts_with("kubeseal "));
+
+    for shell in ["bash", "zsh", "fish"] {
+        let mut cmd = kubeseal(home.path());
+        cmd.args(["completion", shell]);
+        assert!(stdout(&run(cmd, "")).contains("recovery-unseal"), "{shell}");
+    }
+}

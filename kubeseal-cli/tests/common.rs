@@ -1,0 +1,72 @@
+//! Helpers shared by the CLI tests: running the binary and the shared key fixtures.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sealing/tests/fixtures/sealed-secrets")
+        .join(rel)
+}
+
+pub fn read_fixture(rel: &str) -> String {
+    std::fs::read_to_string(fixture(rel)).unwrap()
+}
+
+/// A `kubeseal` command isolated from the user's kubeconfig and SEALED_SECRETS_* variables.
+pub fn kubeseal(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubeseal"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SEALED_SECRETS_") || key == "KUBECONFIG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("KUBECONFIG", home.join("no-kubeconfig"));
+    cmd
+}
+
+pub fn run(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "kubeseal failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+pub fn stderr(output: &Output) -> String {
+    assert!(!output.status.success(), "kubeseal should have failed");
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+pub fn keys() -> Vec<sealing::PrivateKey> {
+    ["key1", "key2"]
+        .iter()
+        .map(|k| sealing::PrivateKey::from_pem(&read_fixture(&format!("keys/{k}.pem"))).unwrap())
+        .collect()
+}
+
+pub fn unseal_text(sealed_text: &str) -> sealing::UnsealedSecret {
+    let sealed: crds::SealedSecret = serde_yaml::from_str(sealed_text).unwrap();
+    let keys = keys();
+    sealing::unseal(&sealed, &keys.iter().collect::<Vec<_>>()).unwrap()
+}

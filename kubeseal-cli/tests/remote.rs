@@ -1,0 +1,230 @@
+//! `--fetch-cert`, sealing without `--cert`, `--validate` and `--re-encrypt` against a local
+//! HTTP server that answers like the Kubernetes API server's service proxy in front of the
+//! controller.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use common::*;
+
+const PROXY: &str = "http:sealed-secrets-controller:http";
+
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<String>>>);
+
+fn unseal_body(body: &[u8]) -> Option<sealing::UnsealedSecret> {
+    let sealed: crds::SealedSecret = serde_json::from_slice(body).ok()?;
+    let keys = keys();
+    sealing::unseal(&sealed, &keys.iter().collect::<Vec<_>>()).ok()
+}
+
+async fn service(
+    State(seen): State<Seen>,
+    Path((ns, name)): Path<(String, String)>,
+) -> (StatusCode, String) {
+    seen.0
+        .lock()
+        .unwrap()
+        .push(format!("GET service {ns}/{name}"));
+    if ns == "kube-system" && name == "sealed-secrets-controller" {
+        (StatusCode::OK, r#"{"kind":"Service","apiVersion":"v1","spec":{"ports":[{"name":"http","port":8080}]}}"#.into())
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            r#"{"kind":"Status","code":404}"#.into(),
+        )
+    }
+}
+
+async fn cert(
+    State(seen): State<Seen>,
+    Path((_, proxy)): Path<(String, String)>,
+) -> (StatusCode, String) {
+    seen.0.lock().unwrap().push(format!("GET {proxy} cert.pem"));
+    (StatusCode::OK, read_fixture("keys/key2.crt"))
+}
+
+async fn verify(Path((_, proxy)): Path<(String, String)>, body: Bytes) -> StatusCode {
+    assert_eq!(proxy, PROXY);
+    if unseal_body(&body).is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    }
+}
+
+async fn rotate(body: Bytes) -> (StatusCode, String) {
+    let Some(unsealed) = unseal_body(&body) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot decrypt".into());
+    };
+    let mut secret = unsealed.to_secret();
+    let annotations = serde_json::from_slice::<crds::SealedSecret>(&body)
+        .unwrap()
+        .metadata
+        .annotations;
+    secret.metadata.annotations = annotations;
+    let key2 = keys().remove(1);
+    let sealed = sealing::seal_secret(&secret, key2.public_key(), &Default::default()).unwrap();
+    (StatusCode::OK, serde_json::to_string(&sealed).unwrap())
+}
+
+struct ApiServer {
+    port: u16,
+    seen: Seen,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn start_api_server() -> ApiServer {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = Seen::default();
+    let app = Router::new()
+        .route("/api/v1/namespaces/{ns}/services/{name}", get(service))
+        .route(
+            "/api/v1/namespaces/{ns}/services/{proxy}/proxy/v1/cert.pem",
+            get(cert),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{proxy}/proxy/v1/verify",
+            post(verify),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{proxy}/proxy/v1/rotate",
+            post(rotate),
+        )
+        .with_state(seen.clone());
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    ApiServer {
+        port,
+        seen,
+        _runtime: runtime,
+    }
+}
+
+fn write_kubeconfig(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: local\nclusters:\n- name: local\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\ncontexts:\n- name: local\n  context: {{cluster: local, user: me, namespace: apps}}\nusers:\n- name: me\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn fetch_cert_and_seal_through_the_service_proxy() {
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(home.path(), server.port);
+
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--fetch-cert").arg("--kubeconfig").arg(&kubeconfig);
+    assert_eq!(stdout(&run(cmd, "")), read_fixture("keys/key2.crt"));
+    assert!(
+        server
+            .seen
+            .0
+            .lock()
+            .unwrap()
+            .contains(&format!("GET {PROXY} cert.pem"))
+    );
+
+    // No --cert: sealed with the fetched certificate (key2), namespace from the kubeconfig.
+    let mut cmd = kubeseal(home.path());
+    cmd.env("KUBECONFIG", &kubeconfig);
+    let out = stdout(&run(
+        cmd,
+        &read_fixture("input-secrets/no-namespace-strict.yaml"),
+    ));
+    let unsealed = unseal_text(&out);
+    assert_eq!(unsealed.opened_with, Some(1));
+    assert_eq!(unsealed.metadata.namespace.as_deref(), Some("apps"));
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args([
+        "--fetch-cert",
+        "--controller-name",
+        "sealed-secrets",
+        "--kubeconfig",
+    ])
+    .arg(&kubeconfig);
+    let err = stderr(&run(cmd, ""));
+    assert!(
+        err.contains("kube-system/sealed-secrets") && err.contains("--controller-name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_reports_undecryptable_sealed_secrets() {
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(home.path(), server.port);
+
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--validate").arg("--kubeconfig").arg(&kubeconfig);
+    let out = run(cmd, &read_fixture("sealedsecrets/basic.yaml"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--validate").arg("--kubeconfig").arg(&kubeconfig);
+    let err = stderr(&run(
+        cmd,
+        &read_fixture("sealedsecrets/negative-renamed.yaml"),
+    ));
+    assert!(
+        err.contains("unable to decrypt sealed secret: renamed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn re_encrypt_rewrites_the_input_file_with_the_newest_key() {
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(home.path(), server.port);
+    let file = home.path().join("ss.yaml");
+    std::fs::write(&file, read_fixture("sealedsecrets/namespace-wide.yaml")).unwrap();
+    let before = unseal_text(&read_fixture("sealedsecrets/namespace-wide.yaml"));
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--re-encrypt", "-o", "yaml", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("-f")
+        .arg(&file);
+    let out = run(cmd, "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = unseal_text(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(after.opened_with, Some(1), "now sealed with key2");
+    assert_eq!(
+        after.data.keys().collect::<Vec<_>>(),
+        before.data.keys().collect::<Vec<_>>()
+    );
+    for (key, value) in &before.data {
+        assert_eq!(&after.data[key], value);
+    }
+}
