@@ -1,0 +1,134 @@
+//! Flattening of the metadata block for dotenv and INI (`age__list_0__map_enc`).
+
+use crate::value::{Key, Value};
+
+/// Flattens a metadata map into `name = text` pairs, sorted by name (as sops writes them).
+pub fn flatten(meta: &Value) -> Vec<(String, String)> {
+    let mut out = vec![];
+    if let Value::Map(m) = meta {
+        for (k, v) in m {
+            if let Key::Str(k) = k {
+                walk(v, k, &mut out);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn walk(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Map(m) => {
+            for (k, v) in m {
+                if let Key::Str(k) = k {
+                    walk(v, &format!("{prefix}__map_{k}"), out);
+                }
+            }
+        }
+        Value::Seq(s) => {
+            for (i, v) in s.iter().enumerate() {
+                walk(v, &format!("{prefix}__list_{i}"), out);
+            }
+        }
+        Value::Null => {}
+        other => {
+            if let Some(t) = other.scalar_text() {
+                out.push((prefix.to_string(), t));
+            }
+        }
+    }
+}
+
+enum Seg {
+    Map(String),
+    List(usize),
+}
+
+fn segments(name: &str) -> Vec<Seg> {
+    let mut segs = vec![];
+    let (head, mut rest) = match name
+        .find("__map_")
+        .into_iter()
+        .chain(name.find("__list_"))
+        .min()
+    {
+        Some(p) => (&name[..p], &name[p..]),
+        None => (name, ""),
+    };
+    segs.push(Seg::Map(head.to_string()));
+    while !rest.is_empty() {
+        let (is_map, body) = if let Some(b) = rest.strip_prefix("__map_") {
+            (true, b)
+        } else if let Some(b) = rest.strip_prefix("__list_") {
+            (false, b)
+        } else {
+            break;
+        };
+        let end = body
+            .find("__map_")
+            .into_iter()
+            .chain(body.find("__list_"))
+            .min()
+            .unwrap_or(body.len());
+        let part = &body[..end];
+        rest = &body[end..];
+        if is_map {
+            segs.push(Seg::Map(part.to_string()));
+        } else {
+            segs.push(Seg::List(part.parse().unwrap_or(0)));
+        }
+    }
+    segs
+}
+
+fn insert(node: &mut Value, segs: &[Seg], val: &str) {
+    let Some((first, rest)) = segs.split_first() else {
+        *node = Value::Str(val.to_string());
+        return;
+    };
+    let next_default = || match rest.first() {
+        Some(Seg::List(_)) => Value::Seq(vec![]),
+        Some(Seg::Map(_)) => Value::Map(vec![]),
+        None => Value::Null,
+    };
+    match first {
+        Seg::Map(k) => {
+            if !matches!(node, Value::Map(_)) {
+                *node = Value::Map(vec![]);
+            }
+            if let Value::Map(m) = node {
+                let pos = match m
+                    .iter()
+                    .position(|(kk, _)| matches!(kk, Key::Str(s) if s == k))
+                {
+                    Some(p) => p,
+                    None => {
+                        m.push((Key::Str(k.clone()), next_default()));
+                        m.len() - 1
+                    }
+                };
+                insert(&mut m[pos].1, rest, val);
+            }
+        }
+        Seg::List(i) => {
+            if !matches!(node, Value::Seq(_)) {
+                *node = Value::Seq(vec![]);
+            }
+            if let Value::Seq(s) = node {
+                while s.len() <= *i {
+                    s.push(next_default());
+                }
+                insert(&mut s[*i], rest, val);
+            }
+        }
+    }
+}
+
+/// Rebuilds the metadata map from flattened pairs (values stay strings).
+pub fn unflatten(pairs: &[(String, String)]) -> Value {
+    let mut root = Value::Map(vec![]);
+    for (k, v) in pairs {
+        insert(&mut root, &segments(k), v);
+    }
+    root
+}

@@ -1,0 +1,176 @@
+//! The five sops stores behind one interface: parse into documents plus raw metadata, emit back.
+
+pub mod dotenv;
+pub mod flat;
+pub mod ini;
+pub mod json;
+pub mod yaml;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::value::{Key, Map, Value, take_key};
+
+/// A sops store format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+    Dotenv,
+    Ini,
+    Binary,
+}
+
+impl Format {
+    /// Format by file extension, as sops decides (`.yaml/.yml`, `.json`, `.env`, `.ini`, else binary).
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml") | Some("yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
+            _ => Format::Binary,
+        }
+    }
+
+    /// Parses a `--input-type`/`--output-type` name.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "yaml" | "yml" => Format::Yaml,
+            "json" => Format::Json,
+            "dotenv" | "env" => Format::Dotenv,
+            "ini" => Format::Ini,
+            "binary" => Format::Binary,
+            _ => return None,
+        })
+    }
+}
+
+fn utf8<'a>(format: &'static str, src: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(src).map_err(|_| Error::parse(format, "input is not UTF-8"))
+}
+
+/// Parses an encrypted file: its documents and the raw `sops` metadata map.
+pub fn load_encrypted(format: Format, src: &[u8]) -> Result<(Vec<Map>, Value)> {
+    match format {
+        Format::Yaml => {
+            let mut docs = yaml::parse(utf8("YAML", src)?)?;
+            let mut meta = None;
+            for d in docs.iter_mut() {
+                if let Some(m) = take_key(d, "sops") {
+                    meta.get_or_insert(m);
+                }
+            }
+            Ok((docs, meta.ok_or(Error::MetadataNotFound)?))
+        }
+        Format::Json | Format::Binary => {
+            let mut m = json::parse(src)?;
+            let meta = take_key(&mut m, "sops").ok_or(Error::MetadataNotFound)?;
+            if format == Format::Binary
+                && !matches!(m.first(), Some((Key::Str(k), Value::Str(_))) if k == "data")
+            {
+                return Err(Error::parse(
+                    "binary",
+                    "the envelope has no string 'data' entry",
+                ));
+            }
+            Ok((vec![m], meta))
+        }
+        Format::Dotenv => {
+            let (m, meta) = dotenv::parse(src)?;
+            if meta.is_empty() {
+                return Err(Error::MetadataNotFound);
+            }
+            Ok((vec![m], flat::unflatten(&meta)))
+        }
+        Format::Ini => {
+            let (m, meta) = ini::parse(src)?;
+            if meta.is_empty() {
+                return Err(Error::MetadataNotFound);
+            }
+            Ok((vec![m], flat::unflatten(&meta)))
+        }
+    }
+}
+
+/// Whether the bytes already carry a sops metadata block in this format.
+pub fn has_metadata(format: Format, src: &[u8]) -> bool {
+    load_encrypted(format, src).is_ok()
+}
+
+/// Parses a plaintext file into documents.
+pub fn load_plain(format: Format, src: &[u8]) -> Result<Vec<Map>> {
+    match format {
+        Format::Yaml => yaml::parse(utf8("YAML", src)?),
+        Format::Json => Ok(vec![json::parse(src)?]),
+        Format::Dotenv => Ok(vec![dotenv::parse(src)?.0]),
+        Format::Ini => Ok(vec![ini::parse(src)?.0]),
+        Format::Binary => {
+            let v = match std::str::from_utf8(src) {
+                Ok(s) => Value::Str(s.to_string()),
+                Err(_) => Value::Bytes(src.to_vec()),
+            };
+            Ok(vec![vec![(Key::Str("data".into()), v)]])
+        }
+    }
+}
+
+fn single(docs: &[Map], format: &str) -> Result<Map> {
+    match docs {
+        [d] => Ok(d.clone()),
+        [] => Ok(vec![]),
+        _ => Err(Error::Unsupported(format!(
+            "{format} holds a single document, not {}",
+            docs.len()
+        ))),
+    }
+}
+
+/// Emits documents with the metadata block appended as sops lays it out.
+pub fn emit_encrypted(format: Format, docs: &[Map], meta: &Value) -> Result<Vec<u8>> {
+    match format {
+        Format::Yaml => {
+            let with: Vec<Map> = docs
+                .iter()
+                .map(|d| {
+                    let mut d = d.clone();
+                    d.push((Key::Str("sops".into()), meta.clone()));
+                    d
+                })
+                .collect();
+            Ok(yaml::emit(&with).into_bytes())
+        }
+        Format::Json | Format::Binary => {
+            let mut d = single(docs, "JSON")?;
+            d.push((Key::Str("sops".into()), meta.clone()));
+            Ok(json::emit(&d).into_bytes())
+        }
+        Format::Dotenv => dotenv::emit(&single(docs, "dotenv")?, Some(meta)),
+        Format::Ini => ini::emit(&single(docs, "INI")?, Some(meta)),
+    }
+}
+
+/// Emits plaintext documents.
+pub fn emit_plain(format: Format, docs: &[Map]) -> Result<Vec<u8>> {
+    match format {
+        Format::Yaml => Ok(yaml::emit(docs).into_bytes()),
+        Format::Json => Ok(json::emit(&single(docs, "JSON")?).into_bytes()),
+        Format::Dotenv => dotenv::emit(&single(docs, "dotenv")?, None),
+        Format::Ini => ini::emit(&single(docs, "INI")?, None),
+        Format::Binary => {
+            let d = single(docs, "binary")?;
+            let data = d
+                .iter()
+                .find_map(|(k, v)| match k {
+                    Key::Str(k) if k == "data" => Some(v),
+                    _ => None,
+                })
+                .ok_or_else(|| Error::Unsupported("binary output needs a 'data' key".into()))?;
+            Ok(match data {
+                Value::Str(s) => s.clone().into_bytes(),
+                Value::Bytes(b) => b.clone(),
+                other => other.scalar_text().unwrap_or_default().into_bytes(),
+            })
+        }
+    }
+}

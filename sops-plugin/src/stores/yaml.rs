@@ -1,0 +1,1040 @@
+//! YAML store. Parsing uses saphyr-parser's event stream (with source spans) for structure and a
+//! small lexical pass for comments, which serde-based YAML libraries drop. Emission is our own,
+//! following go-yaml v3 as sops configures it (4-space indent, sequences indented under their
+//! key, go-yaml's quoting rules), so decrypted output matches `sops decrypt` byte for byte on
+//! ordinary files.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use crate::error::{Error, Result};
+use crate::value::{Key, Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Pos {
+    line: usize,
+    col: usize,
+}
+
+#[derive(Clone, Debug)]
+enum PKind {
+    Scalar(Value),
+    /// Entries: key text, key start, value.
+    Map(Vec<(String, Pos, PNode)>),
+    Seq(Vec<PNode>),
+}
+
+#[derive(Clone, Debug)]
+struct PNode {
+    start: Pos,
+    flow: bool,
+    kind: PKind,
+    /// Comments placed before child index `usize` (== len means at the end).
+    comments: Vec<(usize, String)>,
+}
+
+struct Builder<'a> {
+    events: Vec<(Event<'a>, Span)>,
+    i: usize,
+    anchors: HashMap<usize, PNode>,
+}
+
+fn perr(msg: impl Into<String>) -> Error {
+    Error::parse("YAML", msg)
+}
+
+fn pos_of(span: &Span) -> Pos {
+    Pos {
+        line: span.start.line(),
+        col: span.start.col(),
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span)> {
+        let ev = self
+            .events
+            .get(self.i)
+            .cloned()
+            .ok_or_else(|| perr("unexpected end of events"))?;
+        self.i += 1;
+        Ok(ev)
+    }
+
+    fn node(&mut self) -> Result<PNode> {
+        let (ev, span) = self.next()?;
+        let start = pos_of(&span);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                let value = resolve_scalar(&text, style, tag.as_deref());
+                let n = PNode {
+                    start,
+                    flow: false,
+                    kind: PKind::Scalar(value),
+                    comments: vec![],
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, n.clone());
+                }
+                Ok(n)
+            }
+            Event::Alias(id) => self
+                .anchors
+                .get(&id)
+                .cloned()
+                .map(|mut n| {
+                    n.start = start;
+                    n
+                })
+                .ok_or_else(|| perr("alias to an unknown anchor")),
+            Event::SequenceStart(anchor, _) => {
+                let mut items = vec![];
+                loop {
+                    if matches!(self.events.get(self.i), Some((Event::SequenceEnd, _))) {
+                        self.i += 1;
+                        break;
+                    }
+                    items.push(self.node()?);
+                }
+                let n = PNode {
+                    start,
+                    flow: span.end.index() > span.start.index(),
+                    kind: PKind::Seq(items),
+                    comments: vec![],
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, n.clone());
+                }
+                Ok(n)
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut items: Vec<(String, Pos, PNode)> = vec![];
+                loop {
+                    if matches!(self.events.get(self.i), Some((Event::MappingEnd, _))) {
+                        self.i += 1;
+                        break;
+                    }
+                    let k = self.node()?;
+                    let key = match &k.kind {
+                        PKind::Scalar(v) => match v {
+                            Value::Str(s) => s.clone(),
+                            Value::Null => String::new(),
+                            other => other
+                                .scalar_text()
+                                .ok_or_else(|| perr("unsupported map key"))?,
+                        },
+                        _ => return Err(perr("only string keys are supported")),
+                    };
+                    let v = self.node()?;
+                    if key == "<<" {
+                        // Merge key: splice the referenced map's entries (go-yaml does the same).
+                        if let PKind::Map(src) = &v.kind {
+                            for e in src {
+                                if !items.iter().any(|(k, _, _)| *k == e.0) {
+                                    items.push(e.clone());
+                                }
+                            }
+                            continue;
+                        }
+                    }
+                    if items.iter().any(|(k, _, _)| *k == key) {
+                        return Err(perr(format!("duplicate key '{key}'")));
+                    }
+                    items.push((key, k.start, v));
+                }
+                let n = PNode {
+                    start,
+                    flow: span.end.index() > span.start.index(),
+                    kind: PKind::Map(items),
+                    comments: vec![],
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, n.clone());
+                }
+                Ok(n)
+            }
+            other => Err(perr(format!("unexpected event {other:?}"))),
+        }
+    }
+}
+
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
+    match tag {
+        Some("!!str") | Some("tag:yaml.org,2002:str") => return Value::Str(text.to_string()),
+        Some("!!int") | Some("!!float") | Some("!!bool") | Some("!!null") => {
+            return resolve_plain(text);
+        }
+        Some(_) => return Value::Str(text.to_string()),
+        None => {}
+    }
+    if style != ScalarStyle::Plain {
+        return Value::Str(text.to_string());
+    }
+    resolve_plain(text)
+}
+
+/// go-yaml v3's implicit resolution of a plain scalar (timestamps stay strings, as go-yaml
+/// does when decoding into an untyped value).
+pub(crate) fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return Value::Str(s.to_string());
+    }
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    if let Some(i) = parse_go_int(&plain) {
+        return Value::Int(i);
+    }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Value::Float(f);
+    }
+    Value::Str(s.to_string())
+}
+
+/// Go `strconv.ParseInt(s, 0, 64)`.
+fn parse_go_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let (radix, digits) =
+        if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, d)
+        } else if let Some(d) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, d)
+        } else if let Some(d) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, d)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let mag = i128::from_str_radix(digits, radix).ok()?;
+    let v = if neg { -mag } else { mag };
+    i64::try_from(v).ok()
+}
+
+fn is_yaml_float(s: &str) -> bool {
+    // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+struct Comment {
+    pos: Pos,
+    text: String,
+}
+
+/// Finds comments: `#` at line start or after whitespace, outside quoted and block scalars.
+fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
+    let mut out = vec![];
+    let mut idx = 0usize; // char index
+    let mut ex = 0usize;
+    for (line, raw) in (1..).zip(src.split('\n')) {
+        let chars: Vec<char> = raw.chars().collect();
+        let mut first_non_space: Option<usize> = None;
+        let mut prev_ws = true;
+        for (col, c) in chars.iter().enumerate() {
+            let ci = idx + col;
+            while ex < excluded.len() && excluded[ex].1 <= ci {
+                ex += 1;
+            }
+            let inside = ex < excluded.len() && excluded[ex].0 <= ci && ci < excluded[ex].1;
+            if !inside && *c == '#' && prev_ws {
+                let text: String = chars[col + 1..].iter().collect();
+                let text = text.trim_end_matches('\r').to_string();
+                let eff_col = first_non_space.unwrap_or(col);
+                out.push(Comment {
+                    pos: Pos { line, col: eff_col },
+                    text,
+                });
+                break;
+            }
+            if first_non_space.is_none() && !c.is_whitespace() {
+                first_non_space = Some(col);
+            }
+            prev_ws = c.is_whitespace();
+        }
+        idx += chars.len() + 1;
+    }
+    out
+}
+
+/// Column at which a block container's children start.
+fn child_col(n: &PNode) -> Option<usize> {
+    if n.flow {
+        return None;
+    }
+    match &n.kind {
+        PKind::Map(items) => items.first().map(|(_, p, _)| p.col),
+        PKind::Seq(items) => {
+            if items.is_empty() {
+                None
+            } else {
+                Some(n.start.col)
+            }
+        }
+        PKind::Scalar(_) => None,
+    }
+}
+
+/// Places one comment in the deepest block container whose region holds it and whose
+/// children are not indented deeper than the comment.
+fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
+    let child_starts: Vec<Pos> = match &node.kind {
+        PKind::Map(items) => items.iter().map(|(_, p, _)| *p).collect(),
+        PKind::Seq(items) => items.iter().map(|n| n.start).collect(),
+        PKind::Scalar(_) => return,
+    };
+    let n = child_starts.len();
+    for i in 0..n {
+        let region_start = child_starts[i];
+        let region_end = if i + 1 < n {
+            Some(child_starts[i + 1])
+        } else {
+            end
+        };
+        if c.pos <= region_start {
+            continue;
+        }
+        if let Some(e) = region_end
+            && c.pos >= e
+        {
+            continue;
+        }
+        let child = match &mut node.kind {
+            PKind::Map(items) => &mut items[i].2,
+            PKind::Seq(items) => &mut items[i],
+            PKind::Scalar(_) => return,
+        };
+        if let Some(cc) = child_col(child)
+            && cc <= c.pos.col
+        {
+            place_comment(child, c, region_end);
+            return;
+        }
+    }
+    let idx = child_starts.iter().filter(|p| **p < c.pos).count();
+    node.comments.push((idx, c.text.clone()));
+}
+
+fn to_value(n: PNode) -> Value {
+    let mut comments = n.comments.into_iter().peekable();
+    match n.kind {
+        PKind::Scalar(v) => v,
+        PKind::Map(items) => {
+            let mut out: Map = vec![];
+            for (i, (k, _, v)) in items.into_iter().enumerate() {
+                while let Some((_, t)) = comments.next_if(|(ci, _)| *ci <= i) {
+                    out.push((Key::Comment(t), Value::Null));
+                }
+                out.push((Key::Str(k), to_value(v)));
+            }
+            for (_, t) in comments {
+                out.push((Key::Comment(t), Value::Null));
+            }
+            Value::Map(out)
+        }
+        PKind::Seq(items) => {
+            let mut out = vec![];
+            for (i, v) in items.into_iter().enumerate() {
+                while let Some((_, t)) = comments.next_if(|(ci, _)| *ci <= i) {
+                    out.push(Value::Comment(t));
+                }
+                out.push(to_value(v));
+            }
+            for (_, t) in comments {
+                out.push(Value::Comment(t));
+            }
+            Value::Seq(out)
+        }
+    }
+}
+
+/// Parses a (multi-document) YAML stream; every document must be a map (or empty).
+pub fn parse(src: &str) -> Result<Vec<Map>> {
+    let mut events = vec![];
+    for ev in Parser::new_from_str(src) {
+        let (e, span) = ev.map_err(|e| {
+            perr(format!(
+                "{} at line {} column {}",
+                e.info(),
+                e.marker().line(),
+                e.marker().col() + 1
+            ))
+        })?;
+        events.push((e, span));
+    }
+    let mut excluded = vec![];
+    for (e, span) in &events {
+        if let Event::Scalar(_, style, _, _) = e
+            && *style != ScalarStyle::Plain
+        {
+            // Quoted spans include the quotes; block spans start at the content.
+            excluded.push((span.start.index(), span.end.index()));
+        }
+    }
+    excluded.sort();
+    let comments = scan_comments(src, &excluded);
+
+    let mut b = Builder {
+        events,
+        i: 0,
+        anchors: HashMap::new(),
+    };
+    let mut docs: Vec<(Pos, PNode)> = vec![];
+    while b.i < b.events.len() {
+        let (ev, span) = b.next()?;
+        if let Event::DocumentStart(_) = ev {
+            let start = pos_of(&span);
+            let node = if matches!(b.events.get(b.i), Some((Event::DocumentEnd, _))) {
+                PNode {
+                    start,
+                    flow: false,
+                    kind: PKind::Map(vec![]),
+                    comments: vec![],
+                }
+            } else {
+                b.node()?
+            };
+            match node.kind {
+                PKind::Map(_) => {}
+                PKind::Scalar(Value::Null) => {}
+                _ => {
+                    return Err(perr(
+                        "the top level of each YAML document must be a map (sops stores only maps)",
+                    ));
+                }
+            }
+            let node = if matches!(node.kind, PKind::Scalar(_)) {
+                PNode {
+                    start,
+                    flow: false,
+                    kind: PKind::Map(vec![]),
+                    comments: vec![],
+                }
+            } else {
+                node
+            };
+            docs.push((start, node));
+        }
+    }
+    if docs.is_empty() {
+        docs.push((
+            Pos { line: 1, col: 0 },
+            PNode {
+                start: Pos { line: 1, col: 0 },
+                flow: false,
+                kind: PKind::Map(vec![]),
+                comments: vec![],
+            },
+        ));
+    }
+    let starts: Vec<Pos> = docs.iter().map(|(p, _)| *p).collect();
+    for c in &comments {
+        let di = starts.iter().rposition(|s| *s <= c.pos).unwrap_or(0);
+        let end = starts.get(di + 1).copied();
+        place_comment(&mut docs[di].1, c, end);
+    }
+    Ok(docs
+        .into_iter()
+        .map(|(_, n)| match to_value(n) {
+            Value::Map(m) => m,
+            _ => vec![],
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- emitter
+
+const INDENT: usize = 4;
+
+/// Emits documents as sops (go-yaml v3, indent 4) does, separated by `---`.
+pub fn emit(docs: &[Map]) -> String {
+    let mut out = String::new();
+    for (i, d) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        if d.is_empty() {
+            out.push_str("{}\n");
+        } else {
+            emit_map(&mut out, d, 0);
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, n: usize) {
+    for _ in 0..n {
+        out.push(' ');
+    }
+}
+
+fn emit_map(out: &mut String, m: &Map, indent: usize) {
+    let mut first = true;
+    for (k, v) in m {
+        if !first {
+            pad(out, indent);
+        }
+        first = false;
+        match k {
+            Key::Comment(c) => {
+                out.push('#');
+                out.push_str(c);
+                out.push('\n');
+            }
+            Key::Str(k) => {
+                out.push_str(&scalar_str(k, true, indent));
+                out.push(':');
+                emit_value_after_key(out, v, indent);
+            }
+        }
+    }
+}
+
+fn emit_value_after_key(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Map(m) if !m.is_empty() => {
+            out.push('\n');
+            pad(out, indent + INDENT);
+            emit_map(out, m, indent + INDENT);
+        }
+        Value::Seq(s) if !s.is_empty() => {
+            out.push('\n');
+            pad(out, indent + INDENT);
+            emit_seq(out, s, indent + INDENT);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&scalar(other, indent + INDENT));
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
+    let mut first = true;
+    for v in s {
+        if !first {
+            pad(out, indent);
+        }
+        first = false;
+        match v {
+            Value::Comment(c) => {
+                out.push('#');
+                out.push_str(c);
+                out.push('\n');
+            }
+            Value::Map(m) if !m.is_empty() => {
+                out.push_str("- ");
+                emit_map(out, m, indent + 2);
+            }
+            Value::Seq(inner) if !inner.is_empty() => {
+                out.push_str("- ");
+                emit_seq(out, inner, indent + 2);
+            }
+            other => {
+                out.push_str("- ");
+                out.push_str(&scalar(other, indent + INDENT));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn scalar(v: &Value, block_indent: usize) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => format_float_g(*f),
+        Value::Str(s) => scalar_str(s, false, block_indent),
+        Value::Bytes(b) => scalar_str(&String::from_utf8_lossy(b), false, block_indent),
+        Value::Comment(c) => scalar_str(c, false, block_indent),
+        Value::Map(_) => "{}".into(),
+        Value::Seq(_) => "[]".into(),
+    }
+}
+
+/// Go `strconv.FormatFloat(f, 'g', -1, 64)` with YAML's spellings of the specials.
+pub(crate) fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let (neg, digits, exp) = shortest_digits(f);
+    let nd = digits.len() as i32;
+    let mut eprec = 6;
+    let dp = exp + 1;
+    if eprec > nd && nd >= dp {
+        eprec = nd;
+    }
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    if exp < -4 || exp >= eprec {
+        s.push_str(&go_e_format(&digits, exp));
+    } else {
+        s.push_str(&format!("{}", f.abs()));
+    }
+    s
+}
+
+/// Shortest round-trip decimal digits and the decimal exponent (d.ddd × 10^exp).
+pub(crate) fn shortest_digits(f: f64) -> (bool, String, i32) {
+    let e = format!("{:e}", f.abs());
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    (f.is_sign_negative(), digits, exp.parse().unwrap_or(0))
+}
+
+/// Go's `%e` form of shortest digits: `d.ddde+XX` (at least two exponent digits).
+pub(crate) fn go_e_format(digits: &str, exp: i32) -> String {
+    let mut s = String::new();
+    s.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        s.push('.');
+        s.push_str(&digits[1..]);
+    }
+    s.push('e');
+    s.push(if exp < 0 { '-' } else { '+' });
+    let a = exp.unsigned_abs();
+    if a < 10 {
+        s.push('0');
+    }
+    s.push_str(&a.to_string());
+    s
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+fn is_base60_float(s: &str) -> bool {
+    // ^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$
+    let b = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (main, frac) = match b.split_once('.') {
+        Some((m, f)) => (m, Some(f)),
+        None => (b, None),
+    };
+    if let Some(f) = frac
+        && !f.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return false;
+    }
+    let mut parts = main.split(':');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    if head.is_empty()
+        || !head.as_bytes()[0].is_ascii_digit()
+        || !head.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return false;
+    }
+    let mut n = 0;
+    for p in parts {
+        n += 1;
+        let ok = match p.len() {
+            1 => p.as_bytes()[0].is_ascii_digit(),
+            2 => (b'0'..=b'5').contains(&p.as_bytes()[0]) && p.as_bytes()[1].is_ascii_digit(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    n > 0
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    // go-yaml accepts 2006-1-2 with optional [Tt ]15:4:5(.frac)(Z|±07:00); a date prefix is enough
+    // to make it resolve as a timestamp for our purposes when the rest is a time.
+    let b = s.as_bytes();
+    let mut i = 0;
+    let num = |i: &mut usize, min: usize, max: usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - st < max {
+            *i += 1;
+        }
+        (*i - st) >= min
+    };
+    if !num(&mut i, 4, 4) || i >= b.len() || b[i] != b'-' {
+        return false;
+    }
+    i += 1;
+    if !num(&mut i, 1, 2) || i >= b.len() || b[i] != b'-' {
+        return false;
+    }
+    i += 1;
+    if !num(&mut i, 1, 2) {
+        return false;
+    }
+    if i == b.len() {
+        return true;
+    }
+    if !matches!(b[i], b'T' | b't' | b' ') {
+        return false;
+    }
+    i += 1;
+    if !num(&mut i, 1, 2) || i >= b.len() || b[i] != b':' {
+        return false;
+    }
+    i += 1;
+    if !num(&mut i, 1, 2) || i >= b.len() || b[i] != b':' {
+        return false;
+    }
+    i += 1;
+    if !num(&mut i, 1, 2) {
+        return false;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        num(&mut i, 1, 9);
+    }
+    let rest = &s[i..];
+    rest.is_empty() || rest == "Z" || {
+        let r = rest.as_bytes();
+        r.len() == 6 && matches!(r[0], b'+' | b'-') && r[3] == b':'
+    }
+}
+
+fn resolves_to_str(s: &str) -> bool {
+    if s == "<<" {
+        return false;
+    }
+    matches!(resolve_plain(s), Value::Str(_)) && !looks_like_timestamp(s)
+}
+
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    u == 0x0A
+        || (0x20..=0x7E).contains(&u)
+        || (0xA0..=0xD7FF).contains(&u)
+        || ((0xE000..=0xFFFD).contains(&u) && u != 0xFEFF)
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// libyaml's `analyze_scalar` restricted to what block context needs:
+/// (block_plain_allowed, single_quoted_allowed, block_allowed, multiline).
+fn analyze(s: &str) -> (bool, bool, bool, bool) {
+    if s.is_empty() {
+        return (true, true, false, false);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut block_ind = s.starts_with("---") || s.starts_with("...");
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break, mut special, mut line_breaks) =
+        (false, false, false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    let blankz = |c: Option<&char>| match c {
+        None => true,
+        Some(c) => *c == ' ' || *c == '\t' || is_break(*c),
+    };
+    let mut preceded_ws = true;
+    let n = chars.len();
+    for i in 0..n {
+        let c = chars[i];
+        let followed_ws = blankz(chars.get(i + 1));
+        if i == 0 {
+            if "#,[]{}&*!|>'\"%@`".contains(c) {
+                block_ind = true;
+            }
+            if (c == '?' || c == ':') && followed_ws {
+                block_ind = true;
+            }
+            if c == '-' && followed_ws {
+                block_ind = true;
+            }
+        } else {
+            if c == ':' && followed_ws {
+                block_ind = true;
+            }
+            if c == '#' && preceded_ws {
+                block_ind = true;
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if is_break(c) {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i == n - 1 {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            if i == 0 {
+                leading_break = true;
+            }
+            if i == n - 1 {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_break = true;
+            prev_space = false;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_ws = blankz(Some(&c));
+    }
+    let mut block_plain = true;
+    let mut single = true;
+    let mut block = true;
+    if leading_space || leading_break || trailing_space || trailing_break {
+        block_plain = false;
+    }
+    if trailing_space {
+        block = false;
+    }
+    if break_space {
+        block_plain = false;
+        single = false;
+    }
+    if space_break || special {
+        block_plain = false;
+        single = false;
+        block = false;
+    }
+    if line_breaks {
+        block_plain = false;
+    }
+    if block_ind {
+        block_plain = false;
+    }
+    (block_plain, single, block, line_breaks)
+}
+
+/// Renders a string as go-yaml v3 would (style choice of its encoder, then its emitter).
+fn scalar_str(s: &str, is_key: bool, block_indent: usize) -> String {
+    let can_plain = resolves_to_str(s) && !is_base60_float(s) && !is_old_bool(s);
+    let mut style = if s.contains('\n') {
+        Style::Literal
+    } else if can_plain {
+        Style::Plain
+    } else {
+        Style::Double
+    };
+    let (block_plain, single_ok, block_ok, multiline) = analyze(s);
+    if style == Style::Plain && (!block_plain || (s.is_empty() && is_key) || (multiline && is_key))
+    {
+        style = Style::Single;
+    }
+    if style == Style::Single && !single_ok {
+        style = Style::Double;
+    }
+    if style == Style::Literal && (!block_ok || is_key) {
+        style = Style::Double;
+    }
+    match style {
+        Style::Plain => s.to_string(),
+        Style::Single => format!("'{}'", s.replace('\'', "''")),
+        Style::Double => double_quoted(s),
+        Style::Literal => literal(s, block_indent),
+    }
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\0' => o.push_str("\\0"),
+            '\x07' => o.push_str("\\a"),
+            '\x08' => o.push_str("\\b"),
+            '\t' => o.push_str("\\t"),
+            '\n' => o.push_str("\\n"),
+            '\x0b' => o.push_str("\\v"),
+            '\x0c' => o.push_str("\\f"),
+            '\r' => o.push_str("\\r"),
+            '\x1b' => o.push_str("\\e"),
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\u{85}' => o.push_str("\\N"),
+            '\u{a0}' => o.push_str("\\_"),
+            '\u{2028}' => o.push_str("\\L"),
+            '\u{2029}' => o.push_str("\\P"),
+            c if !is_printable(c) || c == '\u{feff}' => {
+                let u = c as u32;
+                if u <= 0xFF {
+                    o.push_str(&format!("\\x{u:02X}"));
+                } else if u <= 0xFFFF {
+                    o.push_str(&format!("\\u{u:04X}"));
+                } else {
+                    o.push_str(&format!("\\U{u:08X}"));
+                }
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn literal(s: &str, indent: usize) -> String {
+    let mut o = String::from("|");
+    if s.starts_with(' ') || s.starts_with('\n') {
+        o.push_str(&INDENT.to_string());
+    }
+    let trailing = s.len() - s.trim_end_matches('\n').len();
+    match trailing {
+        0 => o.push('-'),
+        1 => {}
+        _ => o.push('+'),
+    }
+    let body = if trailing == 1 { &s[..s.len() - 1] } else { s };
+    let body = if trailing > 1 {
+        &body[..body.len() - 1]
+    } else {
+        body
+    };
+    for line in body.split('\n') {
+        o.push('\n');
+        if !line.is_empty() {
+            for _ in 0..indent {
+                o.push(' ');
+            }
+            o.push_str(line);
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_like_go() {
+        assert_eq!(format_float_g(1000.0), "1000");
+        assert_eq!(format_float_g(1.234568e9), "1.234568e+09");
+        assert_eq!(format_float_g(2.71), "2.71");
+        assert_eq!(format_float_g(1e21), "1e+21");
+        assert_eq!(format_float_g(0.0001), "0.0001");
+        assert_eq!(format_float_g(0.00001), "1e-05");
+    }
+
+    #[test]
+    fn quoting_like_go_yaml() {
+        assert_eq!(scalar_str("y", false, 4), "\"y\"");
+        assert_eq!(scalar_str("p@ss: w0rd", false, 4), "'p@ss: w0rd'");
+        assert_eq!(scalar_str("", false, 4), "\"\"");
+        assert_eq!(
+            scalar_str("2026-11-24T17:49:19Z", false, 4),
+            "\"2026-11-24T17:49:19Z\""
+        );
+        assert_eq!(scalar_str("3.11.0", false, 4), "3.11.0");
+        assert_eq!(scalar_str("Grüße 🌍", false, 4), "\"Grüße \\U0001F30D\"");
+        assert_eq!(scalar_str("a\nb\n", false, 4), "|\n    a\n    b");
+    }
+}
