@@ -36,6 +36,7 @@ struct PNode {
 
 struct Builder<'a> {
     events: Vec<(Event<'a>, Span)>,
+    chars: Vec<char>,
     i: usize,
     anchors: HashMap<usize, PNode>,
 }
@@ -90,6 +91,20 @@ impl<'a> Builder<'a> {
                 })
                 .ok_or_else(|| perr("alias to an unknown anchor")),
             Event::SequenceStart(anchor, _) => {
+                let flow = span.end.index() > span.start.index();
+                let mut start = start;
+                if !flow {
+                    // Indentless sequences start at the first item's content: find its dash.
+                    let mut i = span.start.index();
+                    let mut col = span.start.col();
+                    while i > 0 && col > 0 && self.chars.get(i) != Some(&'-') {
+                        i -= 1;
+                        col -= 1;
+                    }
+                    if self.chars.get(i) == Some(&'-') {
+                        start.col = col;
+                    }
+                }
                 let mut items = vec![];
                 loop {
                     if matches!(self.events.get(self.i), Some((Event::SequenceEnd, _))) {
@@ -100,7 +115,7 @@ impl<'a> Builder<'a> {
                 }
                 let n = PNode {
                     start,
-                    flow: span.end.index() > span.start.index(),
+                    flow,
                     kind: PKind::Seq(items),
                     comments: vec![],
                 };
@@ -434,6 +449,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
 
     let mut b = Builder {
         events,
+        chars: src.chars().collect(),
         i: 0,
         anchors: HashMap::new(),
     };
@@ -548,27 +564,35 @@ fn emit_map(out: &mut String, m: &Map, indent: usize) {
     }
 }
 
+/// go-yaml v3 aligns nested block content to the next multiple of the indent.
+fn align(indent: usize) -> usize {
+    INDENT * ((indent + INDENT) / INDENT)
+}
+
 fn emit_value_after_key(out: &mut String, v: &Value, indent: usize) {
+    let inner = align(indent);
     match v {
         Value::Map(m) if !m.is_empty() => {
             out.push('\n');
-            pad(out, indent + INDENT);
-            emit_map(out, m, indent + INDENT);
+            pad(out, inner);
+            emit_map(out, m, inner);
         }
         Value::Seq(s) if !s.is_empty() => {
             out.push('\n');
-            pad(out, indent + INDENT);
-            emit_seq(out, s, indent + INDENT);
+            pad(out, inner);
+            emit_seq(out, s, inner);
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar(other, indent + INDENT));
+            out.push_str(&scalar(other, inner));
             out.push('\n');
         }
     }
 }
 
 fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
+    // Content of an item starts right after "- " (go-yaml's first indent in a sequence).
+    let inner = indent + 2;
     let mut first = true;
     for v in s {
         if !first {
@@ -583,15 +607,15 @@ fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
             }
             Value::Map(m) if !m.is_empty() => {
                 out.push_str("- ");
-                emit_map(out, m, indent + 2);
+                emit_map(out, m, inner);
             }
-            Value::Seq(inner) if !inner.is_empty() => {
+            Value::Seq(items) if !items.is_empty() => {
                 out.push_str("- ");
-                emit_seq(out, inner, indent + 2);
+                emit_seq(out, items, inner);
             }
             other => {
                 out.push_str("- ");
-                out.push_str(&scalar(other, indent + INDENT));
+                out.push_str(&scalar(other, inner));
                 out.push('\n');
             }
         }
