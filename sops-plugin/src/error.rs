@@ -41,6 +41,9 @@ pub enum Error {
     /// The tree has a shape the format cannot express.
     #[error("{0}")]
     Unsupported(String),
+    /// An error in one file of a rendered directory.
+    #[error("{file}: {source}")]
+    InFile { file: String, source: Box<Error> },
     /// The file is already encrypted.
     #[error("file is already encrypted (it has a sops metadata block)")]
     AlreadyEncrypted,
@@ -61,6 +64,7 @@ impl Error {
             Error::Config(_) => 61,
             Error::Unsupported(_) => 1,
             Error::AlreadyEncrypted => 203,
+            Error::InFile { source, .. } => source.exit_code(),
         }
     }
 

@@ -21,21 +21,25 @@ use crate::value::{Map, Value};
 /// Render options (from the plugin's environment).
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The kustomize binary to run when a kustomization is present.
-    pub kustomize: String,
-    /// Extra arguments for `kustomize build` (e.g. `--enable-helm`).
+    /// Command that builds a kustomization given its directory as last argument.
+    pub kustomize: Vec<String>,
+    /// Extra arguments for the build (e.g. `--enable-helm`).
     pub kustomize_args: Vec<String>,
 }
 
+fn on_path(env: &dyn Fn(&str) -> Option<String>, prog: &str) -> bool {
+    env("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
 impl Options {
-    /// Reads `SOPS_PLUGIN_KUSTOMIZE` (binary) and `ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS` (only
-    /// a small allow-list of flags, since app authors control `ARGOCD_ENV_*`).
+    /// `SOPS_PLUGIN_KUSTOMIZE` (a command line, e.g. `kustomize build` or `kubectl kustomize`),
+    /// else `kustomize build` when on PATH, else `kubectl kustomize`. Build flags come from
+    /// `ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS`, restricted to an allow-list because application
+    /// authors control every `ARGOCD_ENV_*` variable.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let allowed = [
-            "--enable-helm",
-            "--load-restrictor=LoadRestrictionsNone",
-            "--enable-alpha-plugins",
-        ];
+        let allowed = ["--enable-helm", "--load-restrictor=LoadRestrictionsNone"];
         let kustomize_args = env("ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS")
             .map(|s| {
                 s.split_whitespace()
@@ -44,8 +48,17 @@ impl Options {
                     .collect()
             })
             .unwrap_or_default();
+        let kustomize = match env("SOPS_PLUGIN_KUSTOMIZE")
+            .and_then(|c| shlex::split(&c))
+            .filter(|v| !v.is_empty())
+        {
+            Some(cmd) => cmd,
+            None if on_path(env, "kustomize") => vec!["kustomize".into(), "build".into()],
+            None if on_path(env, "kubectl") => vec!["kubectl".into(), "kustomize".into()],
+            None => vec!["kustomize".into(), "build".into()],
+        };
         Options {
-            kustomize: env("SOPS_PLUGIN_KUSTOMIZE").unwrap_or_else(|| "kustomize".into()),
+            kustomize,
             kustomize_args,
         }
     }
@@ -54,7 +67,7 @@ impl Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            kustomize: "kustomize".into(),
+            kustomize: vec!["kustomize".into(), "build".into()],
             kustomize_args: vec![],
         }
     }
@@ -64,12 +77,9 @@ const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml
 
 /// Error for one file: names the file, carries the library error (which holds no plaintext).
 fn file_err(path: &Path, e: Error) -> Error {
-    match e {
-        Error::Parse { format, reason } => Error::Parse {
-            format,
-            reason: format!("{}: {reason}", path.display()),
-        },
-        other => Error::Unsupported(format!("{}: {other}", path.display())),
+    Error::InFile {
+        file: path.display().to_string(),
+        source: Box::new(e),
     }
 }
 
@@ -188,61 +198,85 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>> {
     // Bases outside the app directory (../base) are common, so copy from the repository root
     // Argo CD checked out: the nearest ancestor with .git, else the directory itself.
-    let root = dir
-        .canonicalize()
-        .map_err(|e| io_err(dir, e))?
+    let abs_dir = dir.canonicalize().map_err(|e| io_err(dir, e))?;
+    let root = abs_dir
         .ancestors()
         .find(|a| a.join(".git").exists())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.to_path_buf());
-    let abs_dir = dir.canonicalize().map_err(|e| io_err(dir, e))?;
+        .unwrap_or_else(|| abs_dir.clone());
     let rel = abs_dir
         .strip_prefix(&root)
         .unwrap_or(Path::new(""))
         .to_path_buf();
+    // Plaintext lives only in this private directory (0700), removed when rendering ends.
     let tmp = tempfile::Builder::new()
         .prefix("sops-plugin-")
         .tempdir()
         .map_err(|e| Error::Unsupported(format!("cannot create a temporary directory: {e}")))?;
     let work = tmp.path().join("src");
     copy_tree(&root, &work)?;
+    let app = work.join(&rel);
     let mut files = vec![];
     walk(&work, &mut files)?;
     for f in files {
         let src = std::fs::read(&f).map_err(|e| io_err(&f, e))?;
         let format = Format::from_path(&f);
-        if matches!(format, Format::Binary) && !f.to_string_lossy().contains(".enc") {
-            // Binary SOPS files are JSON envelopes; only look at them when they say so.
+        if format == Format::Binary
+            && !(src.first() == Some(&b'{') && src.windows(6).any(|w| w == b"\"sops\""))
+        {
             continue;
         }
-        if stores::has_metadata(format, &src) {
-            let shown = f.strip_prefix(&work).unwrap_or(&f).to_path_buf();
-            let plain = crate::decrypt(format, format, &src, keys, false)
-                .map_err(|e| file_err(&shown, e))?;
-            std::fs::write(&f, plain.as_slice()).map_err(|e| io_err(&shown, e))?;
+        if !stores::has_metadata(format, &src) {
+            continue;
+        }
+        let shown = f.strip_prefix(&work).unwrap_or(&f).to_path_buf();
+        match crate::decrypt(format, format, &src, keys, false) {
+            Ok(plain) => std::fs::write(&f, plain.as_slice()).map_err(|e| io_err(&shown, e))?,
+            // Files of other applications may be encrypted for other keys: leave them; if the
+            // kustomization uses one, the check on the output below fails the render.
+            Err(Error::DataKey(_)) if !f.starts_with(&app) => {}
+            Err(e) => return Err(file_err(&shown, e)),
         }
     }
-    let out = Command::new(&opts.kustomize)
-        .arg("build")
+    let (prog, pre) = opts
+        .kustomize
+        .split_first()
+        .ok_or_else(|| Error::Config("empty kustomize command".into()))?;
+    let out = Command::new(prog)
+        .args(pre)
         .args(&opts.kustomize_args)
-        .arg(work.join(&rel))
+        .arg(&app)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| {
             Error::Unsupported(format!(
-                "{} found but '{}' could not be run: {e} (install kustomize in the plugin image or set SOPS_PLUGIN_KUSTOMIZE)",
-                dir.join("kustomization.yaml").display(),
-                opts.kustomize
+                "{}: a kustomization is present but '{}' could not be run: {e} (install kustomize in the plugin image or set SOPS_PLUGIN_KUSTOMIZE)",
+                dir.display(),
+                opts.kustomize.join(" ")
             ))
         })?;
     if !out.status.success() {
-        // kustomize's stderr may quote file content (now plaintext); report only the status.
+        // kustomize's messages may quote file content, now plaintext: report only the status.
         return Err(Error::Unsupported(format!(
-            "kustomize build {} failed with {}",
-            rel.display(),
+            "{}: '{}' failed with {}",
+            dir.display(),
+            opts.kustomize.join(" "),
             out.status
         )));
     }
-    Ok(out.stdout)
+    let text = String::from_utf8(out.stdout)
+        .map_err(|_| Error::Unsupported("kustomize output is not UTF-8".into()))?;
+    if let Ok(docs) = stores::yaml::parse(&text) {
+        if docs
+            .iter()
+            .any(|d| Value::Map(d.clone()).get("sops").is_some())
+        {
+            return Err(Error::Unsupported(format!(
+                "{}: the rendered output still contains a SOPS-encrypted resource (no key for it here)",
+                dir.display()
+            )));
+        }
+    }
+    Ok(text.into_bytes())
 }
