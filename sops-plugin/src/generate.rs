@@ -267,16 +267,17 @@ fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8
     }
     let text = String::from_utf8(out.stdout)
         .map_err(|_| Error::Unsupported("kustomize output is not UTF-8".into()))?;
-    if let Ok(docs) = stores::yaml::parse(&text) {
-        if docs
-            .iter()
-            .any(|d| Value::Map(d.clone()).get("sops").is_some())
-        {
-            return Err(Error::Unsupported(format!(
-                "{}: the rendered output still contains a SOPS-encrypted resource (no key for it here)",
-                dir.display()
-            )));
-        }
+    let still_encrypted = stores::yaml::parse(&text)
+        .map(|docs| {
+            docs.iter()
+                .any(|d| Value::Map(d.clone()).get("sops").is_some())
+        })
+        .unwrap_or(false);
+    if still_encrypted {
+        return Err(Error::Unsupported(format!(
+            "{}: the rendered output still contains a SOPS-encrypted resource (no key for it here)",
+            dir.display()
+        )));
     }
     Ok(text.into_bytes())
 }
