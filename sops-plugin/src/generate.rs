@@ -281,3 +281,22 @@ fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8
     }
     Ok(text.into_bytes())
 }
+
+/// CMP discovery: the first SOPS-encrypted file below `dir` (YAML, JSON, dotenv or INI), if any.
+pub fn discover(dir: &Path) -> Result<Option<PathBuf>> {
+    let mut files = vec![];
+    walk(dir, &mut files)?;
+    for f in files {
+        let format = Format::from_path(&f);
+        if format == Format::Binary {
+            continue;
+        }
+        if let Ok(src) = std::fs::read(&f) {
+            // Cheap pre-filter before parsing: the metadata always names its mac.
+            if src.windows(3).any(|w| w == b"mac") && stores::has_metadata(format, &src) {
+                return Ok(Some(f));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -102,6 +102,11 @@ enum Cmd {
         #[command(flatten)]
         types: Types,
     },
+    /// Argo CD CMP discover: print the first SOPS file below DIR (nothing if none).
+    Discover {
+        /// Application directory (default: current directory).
+        dir: Option<PathBuf>,
+    },
     /// Argo CD CMP generate: render the application directory to a YAML stream on stdout.
     Generate {
         /// Application directory (default: current directory).
@@ -337,6 +342,12 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("{}", file.display()))?;
             o.rotate()?;
             write_atomic(&file, &o.seal(f)?)?;
+        }
+        Cmd::Discover { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            if let Some(f) = generate::discover(&dir)? {
+                println!("{}", f.display());
+            }
         }
         Cmd::Generate { dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
