@@ -188,7 +188,8 @@ pub fn decrypt_value(key: &[u8; 32], enc: &str, aad: &str) -> Result<Value, Ciph
 fn typed_from_bytes(pt: &[u8], typ: &str) -> Result<Value, CipherError> {
     let text = || std::str::from_utf8(pt).map_err(|_| CipherError::BadTyped(typ.to_string()));
     Ok(match typ {
-        "str" | "bytes" | "time" => match std::str::from_utf8(pt) {
+        "time" => Value::Time(text()?.to_string()),
+        "str" | "bytes" => match std::str::from_utf8(pt) {
             Ok(s) => Value::Str(s.to_string()),
             Err(_) => Value::Bytes(pt.to_vec()),
         },
@@ -240,6 +241,7 @@ pub fn value_to_bytes(v: &Value) -> Option<(Vec<u8>, &'static str)> {
     Some(match v {
         Value::Str(s) => (s.as_bytes().to_vec(), "str"),
         Value::Bytes(b) => (b.clone(), "str"),
+        Value::Time(t) => (t.as_bytes().to_vec(), "time"),
         Value::Int(i) => (i.to_string().into_bytes(), "int"),
         Value::Float(f) => (format_float_f(*f).into_bytes(), "float"),
         Value::Bool(b) => (

@@ -20,6 +20,8 @@ pub enum Value {
     Str(String),
     /// A string that is not valid UTF-8 (binary files).
     Bytes(Vec<u8>),
+    /// A YAML timestamp, kept in Go's RFC 3339 (nanosecond) text form (sops type `time`).
+    Time(String),
     /// A comment stored as a sequence element.
     Comment(String),
     Map(Map),
@@ -54,6 +56,7 @@ impl Value {
             Value::Float(f) => Some(crate::cipher::format_float_f(*f)),
             Value::Bool(b) => Some(b.to_string()),
             Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Value::Time(t) => Some(t.clone()),
             _ => None,
         }
     }

@@ -23,6 +23,10 @@ fn samples() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("app.env", "dotenv", read("expected/native-app.env")),
         ("app.ini", "ini", read("plain/app.ini")),
         ("blob.bin", "binary", read("expected/native-blob.bin")),
+        ("torture.yaml", "yaml", std::fs::read(fx("../torture.yaml")).unwrap()),
+        ("torture.json", "json", std::fs::read(fx("../torture.json")).unwrap()),
+        ("torture.ini", "ini", std::fs::read(fx("../torture.ini")).unwrap()),
+        ("torture.env", "dotenv", std::fs::read(fx("../torture.env")).unwrap()),
         ("text.bin", "binary", read("expected/native-text.bin")),
     ]
 }
@@ -122,6 +126,27 @@ fn we_encrypt_sops_decrypts_identically() {
             );
         }
     }
+}
+
+#[test]
+fn json_integers_stay_exact_as_in_sops_3_13() {
+    // sops 3.11 reads JSON numbers as float64; 3.13.2 (and we) keep integers exact, and the
+    // `int` type we write decrypts exactly with 3.11 too.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "i.json",
+        "{\"i\": 9007199254740993, \"n\": -9223372036854775808}",
+    );
+    let enc = ours_ok(d, &["encrypt", "--age", R1, "i.json"]);
+    std::fs::write(d.join("e.json"), &enc).unwrap();
+    assert!(String::from_utf8_lossy(&enc).contains("type:int]"));
+    let out = sops_ok(d, &["decrypt", "e.json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "{\n\t\"i\": 9007199254740993,\n\t\"n\": -9223372036854775808\n}\n"
+    );
 }
 
 fn write(d: &Path, name: &str, content: &str) {

@@ -7,17 +7,44 @@ use crate::value::{Key, Map, Value};
 
 const DEFAULT: &str = "DEFAULT";
 
-fn unquote(v: &str) -> String {
-    let v = v.trim();
-    for q in ['"', '`', '\''] {
-        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
-            return v[1..v.len() - 1].to_string();
-        }
+/// sops' `stripCommentChar`: leading `;`/`#` and spaces go.
+fn strip_comment(c: &str) -> String {
+    let c = c.trim();
+    if c.starts_with(';') {
+        c.trim_start_matches([';', ' ']).to_string()
+    } else if c.starts_with('#') {
+        c.trim_start_matches(['#', ' ']).to_string()
+    } else {
+        c.to_string()
     }
-    v.to_string()
 }
 
-/// Parses INI text into sections (as a map of maps) and the `[sops]` pairs.
+/// go-ini's value reading: `"""`/backtick quoting first, then an inline comment cut at the
+/// first `#` or `;`, then surrounding quotes trimmed. Returns (value, inline comment).
+fn read_value(raw: &str) -> (String, Option<String>) {
+    let line = raw.trim_start();
+    if let Some(rest) = line.strip_prefix('`') {
+        if let Some(end) = rest.find('`') {
+            return (rest[..end].to_string(), None);
+        }
+    }
+    let mut line = line.trim().to_string();
+    let mut comment = None;
+    if let Some(i) = line.find(['#', ';']) {
+        comment = Some(line[i..].to_string());
+        line = line[..i].trim().to_string();
+    }
+    for q in ['"', '\''] {
+        if line.len() >= 2 && line.starts_with(q) && line.ends_with(q) {
+            line = line[1..line.len() - 1].to_string();
+            break;
+        }
+    }
+    (line, comment)
+}
+
+/// Parses INI text into sections (as a map of maps) and the `[sops]` pairs. The tree has sops'
+/// shape: a section's comment first, then each key followed by its own comment.
 pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
     let text = std::str::from_utf8(src).map_err(|_| Error::parse("INI", "input is not UTF-8"))?;
     let mut sections: Vec<(String, Map)> = vec![];
@@ -28,22 +55,27 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
         if line.is_empty() {
             continue;
         }
-        if let Some(c) = line.strip_prefix(';').or_else(|| line.strip_prefix('#')) {
-            pending.push(c.trim().to_string());
+        if line.starts_with(';') || line.starts_with('#') {
+            pending.push(line.to_string());
             continue;
         }
         if line.starts_with('[') {
             let name = line
                 .strip_prefix('[')
-                .and_then(|l| l.strip_suffix(']'))
+                .and_then(|l| l.split_once(']'))
+                .map(|(n, _)| n)
                 .ok_or_else(|| {
                     Error::parse("INI", format!("bad section header at line {}", n + 1))
                 })?
                 .trim()
                 .to_string();
             let mut m: Map = vec![];
-            for c in pending.drain(..) {
-                m.push((Key::Comment(c), Value::Null));
+            if !pending.is_empty() {
+                m.push((
+                    Key::Comment(strip_comment(&pending.join("\n"))),
+                    Value::Null,
+                ));
+                pending.clear();
             }
             sections.push((name, m));
             continue;
@@ -59,33 +91,41 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
                 ));
             }
         };
-        let k = k.trim().to_string();
-        let mut v = v[1..].trim().to_string();
-        if let Some(rest) = v.strip_prefix("\"\"\"") {
+        let k = k.trim().trim_matches('`').to_string();
+        let v = &v[1..];
+        let (value, inline) = if let Some(rest) = v.trim_start().strip_prefix("\"\"\"") {
             let mut acc = rest.to_string();
-            while !acc.ends_with("\"\"\"") {
+            while !acc.contains("\"\"\"") {
                 let (_, next) = lines.next().ok_or_else(|| {
                     Error::parse(
                         "INI",
-                        format!("unterminated \"\"\" value for key at line {}", n + 1),
+                        format!("unterminated \"\"\" value for the key at line {}", n + 1),
                     )
                 })?;
                 acc.push('\n');
                 acc.push_str(next.trim_end_matches('\r'));
             }
-            acc.truncate(acc.len() - 3);
-            v = acc;
+            let end = acc.find("\"\"\"").unwrap_or(acc.len());
+            acc.truncate(end);
+            (acc, None)
         } else {
-            v = unquote(&v);
+            read_value(v)
+        };
+        if let Some(c) = inline {
+            pending.push(c);
         }
         if sections.is_empty() {
             sections.push((DEFAULT.to_string(), vec![]));
         }
         if let Some((_, m)) = sections.last_mut() {
-            for c in pending.drain(..) {
-                m.push((Key::Comment(c), Value::Null));
+            m.push((Key::Str(k), Value::Str(value)));
+            if !pending.is_empty() {
+                m.push((
+                    Key::Comment(strip_comment(&pending.join("\n"))),
+                    Value::Null,
+                ));
+                pending.clear();
             }
-            m.push((Key::Str(k), Value::Str(v)));
         }
     }
     let mut meta = vec![];
@@ -102,22 +142,16 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
             tree.push((Key::Str(name), Value::Map(m)));
         }
     }
-    if !pending.is_empty() {
-        // Comments after everything: keep them with the last section.
-        if let Some((_, Value::Map(m))) = tree.last_mut() {
-            for c in pending {
-                m.push((Key::Comment(c), Value::Null));
-            }
-        }
-    }
     Ok((tree, meta))
 }
 
 fn quote_value(v: &str) -> String {
-    if v.contains('\n') || v.contains('`') {
+    if v.contains(['\n', '`']) {
         format!("\"\"\"{v}\"\"\"")
-    } else if v.contains(['#', ';']) || v.starts_with(' ') || v.ends_with(' ') {
+    } else if v.contains(['#', ';']) {
         format!("`{v}`")
+    } else if v.trim() != v {
+        format!("\"{v}\"")
     } else {
         v.to_string()
     }
@@ -126,47 +160,67 @@ fn quote_value(v: &str) -> String {
 /// A key and its value, or a comment (value `None`).
 type Entry = (String, Option<String>);
 
-fn emit_section(out: &mut String, name: &str, items: &[Entry]) {
-    // Comments before the first key are the section's comment, written above its header.
-    let mut i = 0;
-    while i < items.len() && items[i].1.is_none() {
-        for line in items[i].0.split('\n') {
+fn write_comment(out: &mut String, c: &str) {
+    for line in c.split('\n') {
+        if line.starts_with('#') || line.starts_with(';') {
+            out.push_str(&line[..1]);
+            out.push(' ');
+            out.push_str(line[1..].trim());
+        } else {
             out.push_str("; ");
             out.push_str(line);
-            out.push('\n');
         }
-        i += 1;
+        out.push('\n');
+    }
+}
+
+fn emit_section(out: &mut String, name: &str, items: &[Entry]) {
+    // As sops hands the tree to go-ini: a leading comment is the section's comment (written above
+    // the header); a comment after a key becomes that key's comment (written above the key).
+    let mut first = 0;
+    let mut section_comment = None;
+    if let Some((c, None)) = items.first() {
+        section_comment = Some(c.clone());
+        first = 1;
+    }
+    let mut keys: Vec<(String, String, Option<String>)> = vec![];
+    for (k, v) in &items[first..] {
+        match v {
+            Some(v) => keys.push((k.clone(), v.clone(), None)),
+            None => {
+                if let Some(last) = keys.last_mut() {
+                    last.2 = Some(k.clone());
+                }
+            }
+        }
+    }
+    if name == DEFAULT && keys.is_empty() && section_comment.is_none() {
+        return;
+    }
+    if let Some(c) = section_comment {
+        write_comment(out, &c);
     }
     if name != DEFAULT {
         out.push('[');
         out.push_str(name);
         out.push_str("]\n");
     }
-    let width = items
+    let width = keys
         .iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(k, _)| k.chars().count())
+        .map(|(k, _, _)| k.chars().count())
         .max()
         .unwrap_or(0);
-    for (k, v) in &items[i..] {
-        match v {
-            None => {
-                for line in k.split('\n') {
-                    out.push_str("; ");
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-            Some(v) => {
-                out.push_str(k);
-                for _ in k.chars().count()..width {
-                    out.push(' ');
-                }
-                out.push_str(" = ");
-                out.push_str(&quote_value(v));
-                out.push('\n');
-            }
+    for (k, v, c) in &keys {
+        if let Some(c) = c {
+            write_comment(out, c);
         }
+        out.push_str(k);
+        for _ in k.chars().count()..width {
+            out.push(' ');
+        }
+        out.push_str(" = ");
+        out.push_str(&quote_value(v));
+        out.push('\n');
     }
 }
 

@@ -267,7 +267,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&go_json_float(*f)),
-        Value::Str(s) | Value::Comment(s) => write_str(out, s),
+        Value::Str(s) | Value::Comment(s) | Value::Time(s) => write_str(out, s),
         Value::Bytes(b) => write_str(out, &String::from_utf8_lossy(b)),
         Value::Map(m) => {
             let entries: Vec<_> = m

@@ -208,6 +208,9 @@ pub(crate) fn resolve_plain(s: &str) -> Value {
     if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
         return Value::Str(s.to_string());
     }
+    if let Some(t) = parse_timestamp(s) {
+        return Value::Time(t);
+    }
     let plain: String = s.chars().filter(|c| *c != '_').collect();
     if let Some(i) = parse_go_int(&plain) {
         return Value::Int(i);
@@ -630,6 +633,7 @@ fn scalar(v: &Value, block_indent: usize) -> String {
         Value::Float(f) => format_float_g(*f),
         Value::Str(s) => scalar_str(s, false, block_indent),
         Value::Bytes(b) => scalar_str(&String::from_utf8_lossy(b), false, block_indent),
+        Value::Time(t) => t.clone(),
         Value::Comment(c) => scalar_str(c, false, block_indent),
         Value::Map(_) => "{}".into(),
         Value::Seq(_) => "[]".into(),
@@ -764,6 +768,83 @@ fn is_base60_float(s: &str) -> bool {
         }
     }
     n > 0
+}
+
+/// go-yaml's timestamp layouts (`2006-1-2`, `2006-1-2T15:4:5.999999999Z07:00`, the same with
+/// `t`, and `2006-1-2 15:4:5.999999999`), rendered as Go's `time.RFC3339Nano`.
+fn parse_timestamp(s: &str) -> Option<String> {
+    fn num(s: &str, min: usize, max: usize) -> Option<(u32, &str)> {
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        if n < min || n > max {
+            return None;
+        }
+        Some((s[..n].parse().ok()?, &s[n..]))
+    }
+    let (y, r) = num(s, 4, 4)?;
+    let (mo, r) = num(r.strip_prefix('-')?, 1, 2)?;
+    let (d, r) = num(r.strip_prefix('-')?, 1, 2)?;
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > mdays[(mo - 1) as usize] {
+        return None;
+    }
+    let date = format!("{y:04}-{mo:02}-{d:02}");
+    if r.is_empty() {
+        return Some(format!("{date}T00:00:00Z"));
+    }
+    let (sep, r) = (r.as_bytes()[0], &r[1..]);
+    let (h, r) = num(r, 1, 2)?;
+    let (mi, r) = num(r.strip_prefix(':')?, 1, 2)?;
+    let (se, mut r) = num(r.strip_prefix(':')?, 1, 2)?;
+    if h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let mut frac = String::new();
+    if let Some(rest) = r.strip_prefix('.') {
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        frac = rest[..n].trim_end_matches('0').to_string();
+        r = &rest[n..];
+    }
+    let zone = match sep {
+        b'T' | b't' => match r {
+            "Z" => "Z".to_string(),
+            z if z.len() == 6
+                && (z.starts_with('+') || z.starts_with('-'))
+                && z.as_bytes()[3] == b':' =>
+            {
+                if &z[1..] == "00:00" {
+                    "Z".to_string()
+                } else {
+                    z.to_string()
+                }
+            }
+            _ => return None,
+        },
+        b' ' if r.is_empty() => "Z".to_string(),
+        _ => return None,
+    };
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    Some(format!("{date}T{h:02}:{mi:02}:{se:02}{frac}{zone}"))
 }
 
 fn looks_like_timestamp(s: &str) -> bool {
