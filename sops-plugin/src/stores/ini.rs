@@ -23,10 +23,8 @@ fn strip_comment(c: &str) -> String {
 /// first `#` or `;`, then surrounding quotes trimmed. Returns (value, inline comment).
 fn read_value(raw: &str) -> (String, Option<String>) {
     let line = raw.trim_start();
-    if let Some(rest) = line.strip_prefix('`') {
-        if let Some(end) = rest.find('`') {
-            return (rest[..end].to_string(), None);
-        }
+    if let Some(end) = line.strip_prefix('`').and_then(|r| r.find('`')) {
+        return (line[1..=end].to_string(), None);
     }
     let mut line = line.trim().to_string();
     let mut comment = None;
