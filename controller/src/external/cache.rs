@@ -1,0 +1,342 @@
+//! Coalescing of provider reads across ExternalSecrets: within one refresh window the same
+//! (store, key, version) is fetched once, however many ExternalSecrets refer to it, and
+//! concurrent readers of a key wait for the one call in flight.
+//!
+//! Guarantees: a reader never gets a value older than its own refresh interval (`max_age`);
+//! `force` (a force-sync or a spec change) always reaches the provider; errors are shared only
+//! by readers that arrive while the failing call is in flight or within `ERROR_TTL`, so a
+//! provider outage does not fan out into one call per ExternalSecret. The number of entries is
+//! bounded so that tenants cannot grow it without limit (external-secrets#6628).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::data::SecretBytes;
+use super::provider::{ProviderError, SecretProvider, ValueRef};
+
+const ERROR_TTL: Duration = Duration::from_secs(5);
+
+type Shared = Result<Arc<SecretBytes>, ProviderError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    /// Store identity plus its configuration fingerprint: a changed store never reuses values.
+    store: String,
+    value: ValueRef,
+}
+
+struct Slot {
+    rx: watch::Receiver<Option<(Instant, Shared)>>,
+}
+
+/// How a read was served (for tests and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    Provider,
+    Cache,
+}
+
+pub struct Coalescer {
+    slots: Mutex<HashMap<CacheKey, Slot>>,
+    max_entries: usize,
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Coalescer::new(100_000)
+    }
+}
+
+impl Coalescer {
+    pub fn new(max_entries: usize) -> Self {
+        Coalescer {
+            slots: Mutex::new(HashMap::new()),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads `refs` through the cache; keys not fresh enough are fetched in one
+    /// `get_many` call (AWS turns that into BatchGetSecretValue).
+    pub async fn get_many(
+        &self,
+        store: &str,
+        provider: &dyn SecretProvider,
+        refs: &[ValueRef],
+        max_age: Duration,
+        force: bool,
+    ) -> Vec<(Shared, Served)> {
+        enum Plan {
+            Wait(watch::Receiver<Option<(Instant, Shared)>>),
+            Lead(usize),
+        }
+        let mut plans = Vec::with_capacity(refs.len());
+        let mut lead_refs = Vec::new();
+        let mut senders = Vec::new();
+        {
+            let mut slots = match self.slots.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let now = Instant::now();
+            for r in refs {
+                let key = CacheKey {
+                    store: store.to_string(),
+                    value: r.clone(),
+                };
+                let reusable = !force
+                    && slots
+                        .get(&key)
+                        .is_some_and(|slot| match &*slot.rx.borrow() {
+                            None => true, // in flight
+                            Some((at, Ok(_))) => now.duration_since(*at) <= max_age,
+                            Some((at, Err(_))) => now.duration_since(*at) <= ERROR_TTL.min(max_age),
+                        });
+                if let Some(slot) = slots.get(&key).filter(|_| reusable) {
+                    plans.push(Plan::Wait(slot.rx.clone()));
+                    continue;
+                }
+                // A key listed twice in one request is fetched once.
+                if let Some(i) = lead_refs.iter().position(|x: &ValueRef| x == r) {
+                    plans.push(Plan::Lead(i));
+                    continue;
+                }
+                let (tx, rx) = watch::channel(None);
+                slots.insert(key, Slot { rx });
+                plans.push(Plan::Lead(lead_refs.len()));
+                lead_refs.push(r.clone());
+                senders.push(tx);
+            }
+            if slots.len() > self.max_entries {
+                Self::evict(&mut slots, self.max_entries);
+            }
+        }
+
+        let mut fetched: Vec<Shared> = Vec::new();
+        if !lead_refs.is_empty() {
+            let results = provider.get_many(&lead_refs).await;
+            let at = Instant::now();
+            for (i, tx) in senders.iter().enumerate() {
+                let shared: Shared = match results.get(i) {
+                    Some(Ok(v)) => Ok(Arc::new(v.clone())),
+                    Some(Err(e)) => Err(e.clone()),
+                    None => Err(ProviderError::Other(
+                        "provider returned too few results".into(),
+                    )),
+                };
+                // Receivers may all be gone; the value then just stays for later readers.
+                tx.send_replace(Some((at, shared.clone())));
+                fetched.push(shared);
+            }
+        }
+
+        let mut out = Vec::with_capacity(plans.len());
+        for plan in plans {
+            match plan {
+                Plan::Lead(i) => out.push((
+                    fetched
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| Err(ProviderError::Other("missing result".into()))),
+                    Served::Provider,
+                )),
+                Plan::Wait(mut rx) => {
+                    let waited = rx
+                        .wait_for(|v| v.is_some())
+                        .await
+                        .ok()
+                        .and_then(|v| v.as_ref().map(|(_, r)| r.clone()));
+                    match waited {
+                        Some(r) => out.push((r, Served::Cache)),
+                        // The leader was cancelled before it finished: fetch ourselves.
+                        None => out.push((
+                            Box::pin(self.get_one_uncached(store, provider, refs, out.len())).await,
+                            Served::Provider,
+                        )),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    async fn get_one_uncached(
+        &self,
+        _store: &str,
+        provider: &dyn SecretProvider,
+        refs: &[ValueRef],
+        index: usize,
+    ) -> Shared {
+        match refs.get(index) {
+            Some(r) => provider.get(r).await.map(Arc::new),
+            None => Err(ProviderError::Other("missing reference".into())),
+        }
+    }
+
+    /// Drops finished entries, oldest first, until under the bound; in-flight ones stay.
+    fn evict(slots: &mut HashMap<CacheKey, Slot>, max: usize) {
+        let mut done: Vec<(Instant, CacheKey)> = slots
+            .iter()
+            .filter_map(|(k, s)| s.rx.borrow().as_ref().map(|(at, _)| (*at, k.clone())))
+            .collect();
+        done.sort_by_key(|(at, _)| *at);
+        let excess = slots.len().saturating_sub(max);
+        for (_, k) in done.into_iter().take(excess) {
+            slots.remove(&k);
+        }
+    }
+
+    /// Removes every entry of a store (its configuration changed or it was deleted).
+    pub fn forget_store(&self, store: &str) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.retain(|k, _| k.store != store);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::external::data::SecretMap;
+    use crate::external::provider::{BoxFut, FindQuery, GetResult};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use zeroize::Zeroizing;
+
+    #[derive(Default)]
+    struct Counting {
+        calls: AtomicUsize,
+        batch_calls: AtomicUsize,
+        fail: bool,
+    }
+
+    impl SecretProvider for Counting {
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn get<'a>(&'a self, r: &'a ValueRef) -> BoxFut<'a, GetResult> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if self.fail {
+                    Err(ProviderError::Unavailable("down".into()))
+                } else {
+                    Ok(Zeroizing::new(format!("v-{}", r.key).into_bytes()))
+                }
+            })
+        }
+        fn get_many<'a>(&'a self, refs: &'a [ValueRef]) -> BoxFut<'a, Vec<GetResult>> {
+            Box::pin(async move {
+                self.batch_calls.fetch_add(1, Ordering::SeqCst);
+                let mut out = Vec::new();
+                for r in refs {
+                    out.push(self.get(r).await);
+                }
+                out
+            })
+        }
+        fn find<'a>(&'a self, _: &'a FindQuery) -> BoxFut<'a, Result<SecretMap, ProviderError>> {
+            Box::pin(async { Ok(SecretMap::new()) })
+        }
+        fn validate(&self) -> BoxFut<'_, Result<(), ProviderError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[tokio::test]
+    async fn concurrent_and_later_readers_share_one_call() {
+        let p = Counting::default();
+        let c = Coalescer::default();
+        let refs = [ValueRef::new("a")];
+        let futs = (0..50).map(|_| c.get_many("s", &p, &refs, HOUR, false));
+        let results = futures::future::join_all(futs).await;
+        assert_eq!(p.calls.load(Ordering::SeqCst), 1);
+        assert!(
+            results
+                .iter()
+                .all(|r| r[0].0.as_ref().unwrap().as_slice() == b"v-a")
+        );
+        let providers = results
+            .iter()
+            .filter(|r| r[0].1 == Served::Provider)
+            .count();
+        assert_eq!(providers, 1);
+        c.get_many("s", &p, &refs, HOUR, false).await;
+        assert_eq!(p.calls.load(Ordering::SeqCst), 1);
+        // Another store, or another version, is another value.
+        c.get_many("t", &p, &refs, HOUR, false).await;
+        let v = ValueRef {
+            version: Some("2".into()),
+            ..ValueRef::new("a")
+        };
+        c.get_many("s", &p, &[v], HOUR, false).await;
+        assert_eq!(p.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn force_and_max_age_reach_the_provider() {
+        let p = Counting::default();
+        let c = Coalescer::default();
+        let refs = [ValueRef::new("a")];
+        c.get_many("s", &p, &refs, HOUR, false).await;
+        c.get_many("s", &p, &refs, HOUR, true).await;
+        assert_eq!(p.calls.load(Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // A reader with a shorter window than the entry's age fetches again.
+        c.get_many("s", &p, &refs, Duration::from_millis(10), false)
+            .await;
+        assert_eq!(p.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn missing_keys_are_fetched_in_one_batch() {
+        let p = Counting::default();
+        let c = Coalescer::default();
+        let refs: Vec<_> = ["a", "b", "c", "a"]
+            .iter()
+            .map(|k| ValueRef::new(*k))
+            .collect();
+        let out = c.get_many("s", &p, &refs, HOUR, false).await;
+        assert_eq!(out.len(), 4);
+        assert_eq!(p.batch_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(p.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(out[3].0.as_ref().unwrap().as_slice(), b"v-a");
+    }
+
+    #[tokio::test]
+    async fn errors_are_shared_briefly_only() {
+        let p = Counting {
+            fail: true,
+            ..Default::default()
+        };
+        let c = Coalescer::default();
+        let refs = [ValueRef::new("a")];
+        let futs = (0..10).map(|_| c.get_many("s", &p, &refs, HOUR, false));
+        let results = futures::future::join_all(futs).await;
+        assert!(results.iter().all(|r| r[0].0.is_err()));
+        assert_eq!(p.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn size_is_bounded() {
+        let p = Counting::default();
+        let c = Coalescer::new(10);
+        for i in 0..30 {
+            c.get_many("s", &p, &[ValueRef::new(format!("k{i}"))], HOUR, false)
+                .await;
+        }
+        assert!(c.len() <= 11, "{}", c.len());
+    }
+}

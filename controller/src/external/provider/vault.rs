@@ -1,0 +1,1 @@
+//! Vault provider (filled in below).
