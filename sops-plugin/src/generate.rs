@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
+use crate::seal::Sealer;
 use crate::stores::{self, Format};
 use crate::value::{Map, Value};
 
@@ -25,6 +26,8 @@ pub struct Options {
     pub kustomize: Vec<String>,
     /// Extra arguments for the build (e.g. `--enable-helm`).
     pub kustomize_args: Vec<String>,
+    /// Re-seal every rendered Secret as a SealedSecret (`--seal`).
+    pub seal: Option<Sealer>,
 }
 
 fn on_path(env: &dyn Fn(&str) -> Option<String>, prog: &str) -> bool {
@@ -60,6 +63,7 @@ impl Options {
         Options {
             kustomize,
             kustomize_args,
+            seal: None,
         }
     }
 }
@@ -69,6 +73,7 @@ impl Default for Options {
         Options {
             kustomize: vec!["kustomize".into(), "build".into()],
             kustomize_args: vec![],
+            seal: None,
         }
     }
 }
@@ -115,7 +120,12 @@ fn is_manifest(doc: &Map) -> bool {
 }
 
 /// Renders one file's Kubernetes documents (decrypted if it is a SOPS file).
-pub fn render_file(path: &Path, src: &[u8], keys: &Keyring) -> Result<Vec<String>> {
+pub fn render_file(
+    path: &Path,
+    src: &[u8],
+    keys: &Keyring,
+    seal: Option<&Sealer>,
+) -> Result<Vec<String>> {
     let format = Format::from_path(path);
     if !matches!(format, Format::Yaml | Format::Json) {
         return Ok(vec![]);
@@ -123,18 +133,24 @@ pub fn render_file(path: &Path, src: &[u8], keys: &Keyring) -> Result<Vec<String
     match stores::load_encrypted(format, src) {
         Ok(_) => {
             let opened = crate::open(format, src, keys, false).map_err(|e| file_err(path, e))?;
-            Ok(opened
+            opened
                 .docs
                 .iter()
                 .filter(|d| is_manifest(d))
-                .map(|d| stores::yaml::emit(std::slice::from_ref(d)))
-                .collect())
+                .map(|d| emit_doc(d, seal).map_err(|e| file_err(path, e)))
+                .collect()
         }
         Err(Error::MetadataNotFound) => {
             let text = std::str::from_utf8(src)
                 .map_err(|_| file_err(path, Error::parse("YAML", "not UTF-8")))?;
             let docs = stores::load_plain(format, src).map_err(|e| file_err(path, e))?;
-            if docs.iter().any(is_manifest) {
+            if seal.is_some() && docs.iter().any(Sealer::is_secret) {
+                // A plain Secret in Git is sealed too: its plaintext should not reach Argo CD's cache.
+                docs.iter()
+                    .filter(|d| is_manifest(d))
+                    .map(|d| emit_doc(d, seal).map_err(|e| file_err(path, e)))
+                    .collect()
+            } else if docs.iter().any(is_manifest) {
                 // Pass the text through untouched; documents are separated by the caller.
                 let mut t = text.to_string();
                 if !t.ends_with('\n') {
@@ -146,6 +162,14 @@ pub fn render_file(path: &Path, src: &[u8], keys: &Keyring) -> Result<Vec<String
             }
         }
         Err(e) => Err(file_err(path, e)),
+    }
+}
+
+/// One document as YAML, sealed first when it is a Secret and sealing is on.
+fn emit_doc(doc: &Map, seal: Option<&Sealer>) -> Result<String> {
+    match seal {
+        Some(s) if Sealer::is_secret(doc) => Ok(stores::yaml::emit(&[s.seal(doc)?])),
+        _ => Ok(stores::yaml::emit(std::slice::from_ref(doc))),
     }
 }
 
@@ -173,7 +197,7 @@ pub fn render_dir(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>>
     let mut docs = vec![];
     for f in files {
         let src = std::fs::read(&f).map_err(|e| io_err(&f, e))?;
-        docs.extend(render_file(&f, &src, keys)?);
+        docs.extend(render_file(&f, &src, keys, opts.seal.as_ref())?);
     }
     Ok(join(docs))
 }
@@ -267,7 +291,9 @@ fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8
     }
     let text = String::from_utf8(out.stdout)
         .map_err(|_| Error::Unsupported("kustomize output is not UTF-8".into()))?;
-    let still_encrypted = stores::yaml::parse(&text)
+    let parsed = stores::yaml::parse(&text);
+    let still_encrypted = parsed
+        .as_ref()
         .map(|docs| {
             docs.iter()
                 .any(|d| Value::Map(d.clone()).get("sops").is_some())
@@ -278,6 +304,15 @@ fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8
             "{}: the rendered output still contains a SOPS-encrypted resource (no key for it here)",
             dir.display()
         )));
+    }
+    if let Some(sealer) = &opts.seal {
+        let docs =
+            parsed.map_err(|e| Error::Unsupported(format!("cannot read kustomize output: {e}")))?;
+        let mut out = vec![];
+        for d in docs.iter().filter(|d| !d.is_empty()) {
+            out.push(emit_doc(d, Some(sealer))?);
+        }
+        return Ok(join(out));
     }
     Ok(text.into_bytes())
 }

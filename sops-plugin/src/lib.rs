@@ -9,6 +9,7 @@ pub mod error;
 pub mod generate;
 pub mod keys;
 pub mod metadata;
+pub mod seal;
 pub mod shamir;
 pub mod stores;
 pub mod tree;

@@ -111,6 +111,12 @@ enum Cmd {
     Generate {
         /// Application directory (default: current directory).
         dir: Option<PathBuf>,
+        /// Re-seal every rendered Secret as a SealedSecret for --cert (also SOPS_PLUGIN_SEAL=true).
+        #[arg(long)]
+        seal: bool,
+        /// Sealing certificate (PEM, as `kubeseal --fetch-cert` prints); also SOPS_PLUGIN_SEAL_CERT.
+        #[arg(long, env = "SOPS_PLUGIN_SEAL_CERT")]
+        cert: Option<PathBuf>,
     },
 }
 
@@ -349,10 +355,23 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", f.display());
             }
         }
-        Cmd::Generate { dir } => {
+        Cmd::Generate { dir, seal, cert } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let keys = keyring()?;
-            let out = generate::render_dir(&dir, &keys, &generate::Options::from_env(&env_var))?;
+            let mut opts = generate::Options::from_env(&env_var);
+            let seal = seal || env_var("SOPS_PLUGIN_SEAL").is_some_and(|v| v == "true" || v == "1");
+            if seal {
+                let cert = cert.ok_or_else(|| {
+                    anyhow!("--seal needs --cert FILE (or SOPS_PLUGIN_SEAL_CERT)")
+                })?;
+                let pem = std::fs::read_to_string(&cert)
+                    .with_context(|| format!("cannot read {}", cert.display()))?;
+                opts.seal = Some(sops_plugin::seal::Sealer::from_pem(
+                    &pem,
+                    env_var("ARGOCD_APP_NAMESPACE"),
+                )?);
+            }
+            let out = generate::render_dir(&dir, &keys, &opts)?;
             let mut so = std::io::stdout().lock();
             so.write_all(&out)?;
             so.flush()?;

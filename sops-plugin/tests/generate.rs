@@ -5,6 +5,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -198,9 +199,76 @@ fn kustomization_is_built_after_decryption() {
     let b64 = base64_of(CANARY);
     assert!(text.contains(&b64), "{text}");
     assert!(!text.contains("ENC[") && !text.contains("sops"));
+    // With --seal, both the decrypted Secret and the generated one leave as SealedSecrets.
+    let key = sealing::PrivateKey::generate(2048).unwrap();
+    let cert =
+        sealing::Certificate::self_signed(&key, "t", std::time::Duration::from_secs(600)).unwrap();
+    std::fs::write(d.join("cert.pem"), cert.to_pem()).unwrap();
+    let out = ours_ok(d, &["generate", "--seal", "--cert", "cert.pem", "overlay"]);
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains(CANARY) && !text.contains(&b64), "{text}");
+    assert_eq!(text.matches("kind: SealedSecret").count(), 2, "{text}");
+    assert!(text.contains("kind: Deployment"));
 }
 
 fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn seal_turns_every_secret_into_a_sealed_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = sealing::PrivateKey::generate(2048).unwrap();
+    let cert =
+        sealing::Certificate::self_signed(&key, "test", std::time::Duration::from_secs(3600))
+            .unwrap();
+    std::fs::write(d.join("cert.pem"), cert.to_pem()).unwrap();
+    write(d, "app/deploy.yaml", DEPLOY);
+    write(d, "app/secret.yaml", &secret("db"));
+    sops_encrypt(&d.join("app"), "secret.yaml", &[]);
+    write(
+        d,
+        "app/plain-secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\nstringData:\n  k: {CANARY}-plain\n"
+        ),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sops-plugin"))
+        .args(["generate", "--seal", "--cert"])
+        .arg(d.join("cert.pem"))
+        .arg(d.join("app"))
+        .env("SOPS_AGE_KEY_FILE", fx("keys.txt"))
+        .env("ARGOCD_APP_NAMESPACE", "prod")
+        .env("HOME", d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains(CANARY), "plaintext in sealed output");
+    assert!(text.contains("kind: Deployment"));
+    let docs = sops_plugin::stores::yaml::parse(&text).unwrap();
+    let sealed: Vec<_> = docs
+        .iter()
+        .filter(|d| {
+            sops_plugin::Value::Map((*d).clone())
+                .get("kind")
+                .and_then(|k| k.as_str().map(String::from))
+                == Some("SealedSecret".into())
+        })
+        .collect();
+    assert_eq!(sealed.len(), 2);
+    for doc in sealed {
+        let json = sops_plugin::stores::json::emit(doc);
+        let parsed = serde_json::from_str(&json).unwrap();
+        let opened = sealing::unseal(&parsed, &[&key]).unwrap();
+        assert_eq!(opened.metadata.namespace.as_deref(), Some("prod"));
+        let v = opened.data.values().next().unwrap();
+        assert!(String::from_utf8_lossy(v).starts_with(CANARY));
+    }
 }
