@@ -34,6 +34,15 @@ pub struct Opened {
     stash: IvStash,
 }
 
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // The documents hold decrypted values: wipe them.
+        for d in self.docs.iter_mut() {
+            value::wipe_map(d);
+        }
+    }
+}
+
 impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opened")

@@ -135,6 +135,37 @@ fn keyring() -> Result<Keyring> {
     Ok(Keyring::discover(&env_var)?)
 }
 
+/// Keys for `generate`. With `SOPS_PLUGIN_KEYS_DIR` (set by the operator), each Argo CD project
+/// gets only its own identities, `<dir>/<ARGOCD_APP_PROJECT_NAME>.txt`: the project name comes
+/// from Argo CD itself, unlike `ARGOCD_ENV_*`, which application authors control.
+fn generate_keyring() -> Result<Keyring> {
+    let Some(dir) = env_var("SOPS_PLUGIN_KEYS_DIR").filter(|d| !d.is_empty()) else {
+        return keyring();
+    };
+    let project = env_var("ARGOCD_APP_PROJECT_NAME").unwrap_or_default();
+    let valid = !project.is_empty()
+        && project.len() <= 253
+        && project
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !project.starts_with('.');
+    if !valid {
+        return Err(anyhow!(
+            "SOPS_PLUGIN_KEYS_DIR is set but ARGOCD_APP_PROJECT_NAME is missing or not a valid project name"
+        ));
+    }
+    let file = Path::new(&dir).join(format!("{project}.txt"));
+    if !file.is_file() {
+        return Err(anyhow!(
+            "no age key for project '{project}' ({} does not exist)",
+            file.display()
+        ));
+    }
+    let file = file.display().to_string();
+    let only = move |k: &str| (k == "SOPS_AGE_KEY_FILE").then(|| file.clone());
+    Ok(Keyring::discover(&only)?)
+}
+
 /// Writes through a temporary file in the same directory and renames it into place.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path
@@ -357,7 +388,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Generate { dir, seal, cert } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-            let keys = keyring()?;
+            let keys = generate_keyring()?;
             let mut opts = generate::Options::from_env(&env_var);
             let seal = seal || env_var("SOPS_PLUGIN_SEAL").is_some_and(|v| v == "true" || v == "1");
             if seal {

@@ -243,3 +243,28 @@ fn unset_in(node: &mut Value, path: &[PathSeg]) -> Result<(), String> {
         _ => Err("path does not match the document".into()),
     }
 }
+
+/// Overwrites every string in a tree (decrypted values, comments, keys) before it is freed.
+pub fn wipe_map(m: &mut Map) {
+    use zeroize::Zeroize;
+    for (k, v) in m.iter_mut() {
+        match k {
+            Key::Str(s) | Key::Comment(s) => s.zeroize(),
+        }
+        wipe(v);
+    }
+}
+
+fn wipe(v: &mut Value) {
+    use zeroize::Zeroize;
+    match v {
+        Value::Str(s) | Value::Comment(s) | Value::Time(s) => s.zeroize(),
+        Value::Bytes(b) => b.zeroize(),
+        Value::Map(m) => wipe_map(m),
+        Value::Seq(items) => items.iter_mut().for_each(wipe),
+        Value::Int(i) => *i = 0,
+        Value::Float(f) => *f = 0.0,
+        Value::Bool(b) => *b = false,
+        Value::Null => {}
+    }
+}

@@ -272,3 +272,42 @@ fn seal_turns_every_secret_into_a_sealed_secret() {
         assert!(String::from_utf8_lossy(v).starts_with(CANARY));
     }
 }
+
+#[test]
+fn per_project_keys_come_from_argocd_not_from_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "app/secret.yaml", &secret("db"));
+    sops_encrypt(&d.join("app"), "secret.yaml", &[]);
+    let keys = d.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::copy(fx("identity1.txt"), keys.join("team-a.txt")).unwrap();
+    std::fs::copy(fx("unrelated-key.txt"), keys.join("team-b.txt")).unwrap();
+    let run = |project: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sops-plugin"))
+            .args(["generate", "app"])
+            .current_dir(d)
+            .env("HOME", d)
+            // Ignored when SOPS_PLUGIN_KEYS_DIR is set: only the project's file counts.
+            .env("SOPS_AGE_KEY_FILE", fx("keys.txt"))
+            .env("ARGOCD_ENV_SOPS_AGE_KEY_FILE", fx("keys.txt"))
+            .env("SOPS_PLUGIN_KEYS_DIR", &keys)
+            .env("ARGOCD_APP_PROJECT_NAME", project)
+            .output()
+            .unwrap()
+    };
+    let ok = run("team-a");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(CANARY));
+    let wrong = run("team-b");
+    assert_eq!(wrong.status.code(), Some(128));
+    for bad in ["team-c", "../keys/team-a", ""] {
+        let out = run(bad);
+        assert!(!out.status.success(), "{bad}");
+        assert!(out.stdout.is_empty());
+    }
+}
