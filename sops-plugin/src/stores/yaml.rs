@@ -39,6 +39,20 @@ struct Builder<'a> {
     chars: Vec<char>,
     i: usize,
     anchors: HashMap<usize, PNode>,
+    depth: usize,
+    /// Nodes that alias expansion may still create (guards against "billion laughs").
+    budget: usize,
+}
+
+/// Deeper nesting than this is refused (recursion guard; real manifests are far shallower).
+const MAX_DEPTH: usize = 256;
+
+fn node_count(n: &PNode) -> usize {
+    1 + match &n.kind {
+        PKind::Scalar(_) => 0,
+        PKind::Map(items) => items.iter().map(|(_, _, v)| node_count(v)).sum(),
+        PKind::Seq(items) => items.iter().map(node_count).sum(),
+    }
 }
 
 fn perr(msg: impl Into<String>) -> Error {
@@ -64,6 +78,16 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self) -> Result<PNode> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(perr(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        let r = self.node_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn node_inner(&mut self) -> Result<PNode> {
         let (ev, span) = self.next()?;
         let start = pos_of(&span);
         match ev {
@@ -81,15 +105,20 @@ impl<'a> Builder<'a> {
                 }
                 Ok(n)
             }
-            Event::Alias(id) => self
-                .anchors
-                .get(&id)
-                .cloned()
-                .map(|mut n| {
-                    n.start = start;
-                    n
-                })
-                .ok_or_else(|| perr("alias to an unknown anchor")),
+            Event::Alias(id) => {
+                let target = self
+                    .anchors
+                    .get(&id)
+                    .ok_or_else(|| perr("alias to an unknown anchor"))?;
+                let size = node_count(target);
+                self.budget = self
+                    .budget
+                    .checked_sub(size)
+                    .ok_or_else(|| perr("aliases expand to too many nodes"))?;
+                let mut n = target.clone();
+                n.start = start;
+                Ok(n)
+            }
             Event::SequenceStart(anchor, _) => {
                 let flow = span.end.index() > span.start.index();
                 let mut start = start;
@@ -455,6 +484,8 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
         chars: src.chars().collect(),
         i: 0,
         anchors: HashMap::new(),
+        depth: 0,
+        budget: 1_000_000,
     };
     let mut docs: Vec<(Pos, PNode)> = vec![];
     while b.i < b.events.len() {
@@ -1118,6 +1149,22 @@ fn literal(s: &str, indent: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_inputs_are_refused() {
+        let deep = "a: ".to_string() + &"[".repeat(10_000);
+        assert!(parse(&deep).is_err());
+        let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            laughs.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&laughs)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("too many nodes"), "{err}");
+    }
 
     #[test]
     fn floats_like_go() {
