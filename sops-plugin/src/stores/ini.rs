@@ -45,7 +45,8 @@ fn read_value(raw: &str) -> (String, Option<String>) {
 /// shape: a section's comment first, then each key followed by its own comment.
 pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
     let text = std::str::from_utf8(src).map_err(|_| Error::parse("INI", "input is not UTF-8"))?;
-    let mut sections: Vec<(String, Map)> = vec![];
+    // go-ini always has the DEFAULT section, and sops keeps it in the tree even when empty.
+    let mut sections: Vec<(String, Map)> = vec![(DEFAULT.to_string(), vec![])];
     let mut pending: Vec<String> = vec![];
     let mut lines = text.split('\n').enumerate();
     while let Some((n, raw)) = lines.next() {
@@ -111,9 +112,6 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
         };
         if let Some(c) = inline {
             pending.push(c);
-        }
-        if sections.is_empty() {
-            sections.push((DEFAULT.to_string(), vec![]));
         }
         if let Some((_, m)) = sections.last_mut() {
             m.push((Key::Str(k), Value::Str(value)));
@@ -261,11 +259,16 @@ pub fn emit(tree: &Map, meta: Option<&Value>) -> Result<Vec<u8>> {
     // DEFAULT first, as go-ini writes it.
     sections.sort_by_key(|(n, _)| n != DEFAULT);
     let mut out = String::new();
-    for (i, (name, items)) in sections.iter().enumerate() {
-        if i > 0 {
+    for (name, items) in &sections {
+        let mut one = String::new();
+        emit_section(&mut one, name, items);
+        if one.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
             out.push('\n');
         }
-        emit_section(&mut out, name, items);
+        out.push_str(&one);
     }
     Ok(out.into_bytes())
 }
