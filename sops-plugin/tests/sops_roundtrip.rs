@@ -262,3 +262,37 @@ fn set_unset_updatekeys_rotate_stay_readable_by_sops() {
         expect
     );
 }
+
+#[test]
+fn format_conversions_match_sops() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = [
+        ("native/types.enc.yaml", "json"),
+        ("native/types.enc.json", "yaml"),
+        ("native/app.enc.env", "json"),
+        ("native/app.enc.ini", "yaml"),
+        ("native/app.enc.ini", "json"),
+        ("native/multidoc.enc.yaml", "json"),
+        ("rewrapped/example.enc.yaml", "json"),
+        ("rewrapped/format.enc.yaml", "dotenv"),
+        ("rewrapped/format.enc.json", "ini"),
+    ];
+    for (file, out_type) in cases {
+        let path = fx(file).display().to_string();
+        let args = ["decrypt", "--output-type", out_type, path.as_str()];
+        let theirs = sops(d, &args, "keys.txt");
+        let mine = ours(d, &args, Some("keys.txt"));
+        assert_eq!(
+            theirs.status.success(),
+            mine.status.success(),
+            "{file} -> {out_type}: {}",
+            String::from_utf8_lossy(&mine.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&mine.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "{file} -> {out_type}"
+        );
+    }
+}

@@ -115,15 +115,9 @@ pub fn load_plain(format: Format, src: &[u8]) -> Result<Vec<Map>> {
     }
 }
 
-fn single(docs: &[Map], format: &str) -> Result<Map> {
-    match docs {
-        [d] => Ok(d.clone()),
-        [] => Ok(vec![]),
-        _ => Err(Error::Unsupported(format!(
-            "{format} holds a single document, not {}",
-            docs.len()
-        ))),
-    }
+/// Single-document formats take the first document, as sops does for multi-document YAML.
+fn single(docs: &[Map], _format: &str) -> Result<Map> {
+    Ok(docs.first().cloned().unwrap_or_default())
 }
 
 /// Emits documents with the metadata block appended as sops lays it out.
