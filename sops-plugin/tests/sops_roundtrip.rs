@@ -296,3 +296,58 @@ fn format_conversions_match_sops() {
         );
     }
 }
+
+#[test]
+fn other_key_types_are_kept_and_groups_can_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A file that also carries a PGP stanza (no PGP key here): age alone opens it, and
+    // rewriting it keeps the PGP stanza verbatim.
+    let src = std::fs::read_to_string(fx("rewrapped/format.enc.yaml")).unwrap();
+    let pgp = "    pgp:\n        - created_at: \"2019-08-29T21:52:32Z\"\n          enc: |-\n            -----BEGIN PGP MESSAGE-----\n            wcBMAyUpShfNkFB/AQgAlvI\n            -----END PGP MESSAGE-----\n          fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n";
+    let mixed = src.replacen("    lastmodified:", &format!("{pgp}    lastmodified:"), 1);
+    assert_ne!(mixed, src);
+    std::fs::write(d.join("m.yaml"), &mixed).unwrap();
+    assert_eq!(
+        sops_ok(d, &["decrypt", "m.yaml"]),
+        ours_ok(d, &["decrypt", "m.yaml"])
+    );
+    ours_ok(d, &["set", "m.yaml", r#"["foo"]"#, r#""baz""#]);
+    let after = std::fs::read_to_string(d.join("m.yaml")).unwrap();
+    assert!(
+        after.contains("fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"),
+        "{after}"
+    );
+    assert!(after.contains("wcBMAyUpShfNkFB/AQgAlvI"));
+    assert_eq!(
+        String::from_utf8_lossy(&sops_ok(d, &["decrypt", "m.yaml"])),
+        "foo: baz\n"
+    );
+    // updatekeys from one group to two Shamir groups: both keys are then needed.
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!("creation_rules:\n  - key_groups:\n      - age: [{R1}]\n      - age: [{R2}]\n"),
+    )
+    .unwrap();
+    std::fs::write(d.join("g.yaml"), "x: 1\n").unwrap();
+    std::fs::write(
+        d.join("g.yaml"),
+        ours_ok(d, &["encrypt", "--age", R1, "g.yaml"]),
+    )
+    .unwrap();
+    ours_ok(d, &["updatekeys", "g.yaml"]);
+    let text = std::fs::read_to_string(d.join("g.yaml")).unwrap();
+    assert!(
+        text.contains("key_groups:") && text.contains("shamir_threshold: 2"),
+        "{text}"
+    );
+    assert_eq!(sops_ok(d, &["decrypt", "g.yaml"]), b"x: 1\n");
+    assert_eq!(
+        ours(d, &["decrypt", "g.yaml"], Some("identity1.txt"))
+            .status
+            .code(),
+        Some(128)
+    );
+    ours_ok(d, &["rotate", "g.yaml"]);
+    assert_eq!(sops_ok(d, &["decrypt", "g.yaml"]), b"x: 1\n");
+}
