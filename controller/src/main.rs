@@ -1,4 +1,130 @@
-fn main() {
-    eprintln!("secrets-controller: not implemented yet");
-    std::process::exit(2);
+//! `secrets-controller`: runs in the cluster to unseal SealedSecrets and sync ExternalSecrets;
+//! its subcommands make sealing keys and check SealedSecrets offline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use controller::duration::parse_go_duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "secrets-controller",
+    version,
+    about = "Keeps Kubernetes Secrets in step with SealedSecrets and ExternalSecrets."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make a sealing key pair like the controller does: tls.key, tls.crt and the key Secret
+    /// manifest, ready for `kubectl apply` (bring your own key) or `kubeseal --cert tls.crt`.
+    Keygen {
+        /// Directory to write the files to.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+        /// RSA key size in bits.
+        #[arg(long, default_value_t = 4096)]
+        key_size: usize,
+        /// Common name of the certificate.
+        #[arg(long, default_value = "")]
+        my_cn: String,
+        /// Certificate validity (Go duration).
+        #[arg(long, default_value = "87600h")]
+        key_ttl: String,
+        /// Name of the key Secret.
+        #[arg(long, default_value = "sealed-secrets-key")]
+        name: String,
+        /// Namespace of the key Secret (the controller's namespace).
+        #[arg(long, default_value = "kube-system")]
+        namespace: String,
+    },
+    /// Print the Secrets the controller would create from SealedSecret files, values hidden
+    /// unless --show-values. Exits non-zero when any SealedSecret cannot be unsealed.
+    Unseal {
+        /// Private keys: a file (PEM, key Secret YAML/JSON, or a List) or a directory of them.
+        #[arg(long, value_name = "DIR|FILE")]
+        keys: PathBuf,
+        /// SealedSecret files to read (default: stdin).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print the secret values instead of their sizes.
+        #[arg(long)]
+        show_values: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Keygen {
+            out_dir,
+            key_size,
+            my_cn,
+            key_ttl,
+            name,
+            namespace,
+        }) => (|| {
+            let ttl = parse_go_duration(&key_ttl).context("--key-ttl")?;
+            for path in
+                controller::offline::keygen(&out_dir, key_size, &my_cn, ttl, &name, &namespace)?
+            {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        })(),
+        Some(Command::Unseal {
+            keys,
+            files,
+            show_values,
+        }) => unseal(&keys, &files, show_values),
+        None => Err(anyhow::anyhow!(
+            "running the in-cluster controller is not implemented yet; available now: keygen, unseal"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn unseal(keys: &std::path::Path, files: &[PathBuf], show_values: bool) -> Result<()> {
+    let pairs = controller::offline::load_keys(keys)?;
+    let key_refs: Vec<&sealing::PrivateKey> = pairs.iter().map(|p| &p.private).collect();
+    let inputs: Vec<(String, zeroize::Zeroizing<String>)> = if files.is_empty() {
+        let mut text = zeroize::Zeroizing::new(String::new());
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read stdin")?;
+        vec![("stdin".to_string(), text)]
+    } else {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .map(|t| (f.display().to_string(), zeroize::Zeroizing::new(t)))
+                    .with_context(|| format!("cannot read {}", f.display()))
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut failures = Vec::new();
+    for (source, text) in &inputs {
+        let (out, failed) =
+            controller::offline::unseal_documents(text, source, &key_refs, show_values)?;
+        print!("{}", zeroize::Zeroizing::new(out).as_str());
+        failures.extend(failed);
+    }
+    for failure in &failures {
+        eprintln!("error: {failure}");
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{} SealedSecret(s) could not be unsealed", failures.len());
+    }
+    Ok(())
 }

@@ -1,0 +1,151 @@
+//! Commands that work without a cluster: make a sealing key, and show what the controller would
+//! unseal from a set of SealedSecret files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use k8s_openapi::ByteString;
+use sealing::{Certificate, KeyPair, PrivateKey};
+
+/// Writes `tls.key`, `tls.crt` and the key Secret manifest (`<name>.yaml`) into `out_dir`.
+pub fn keygen(
+    out_dir: &Path,
+    bits: usize,
+    common_name: &str,
+    validity: std::time::Duration,
+    name: &str,
+    namespace: &str,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let key = PrivateKey::generate(bits)?;
+    let cert = Certificate::self_signed(&key, common_name, validity)?;
+    let manifest = sealing::keys::key_secret_manifest(&key, &cert, name, namespace)?;
+    let manifest_yaml = zeroize::Zeroizing::new(serde_yaml::to_string(&manifest)?);
+
+    let key_path = out_dir.join("tls.key");
+    let cert_path = out_dir.join("tls.crt");
+    let manifest_path = out_dir.join(format!("{name}.yaml"));
+    write_private(&key_path, key.to_pkcs1_pem()?.as_bytes())?;
+    std::fs::write(&cert_path, cert.to_pem())
+        .with_context(|| format!("cannot write {}", cert_path.display()))?;
+    write_private(&manifest_path, manifest_yaml.as_bytes())?;
+    Ok(vec![key_path, cert_path, manifest_path])
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Loads every private key found at `path`: a file, or every file of a directory.
+pub fn load_keys(path: &Path) -> Result<Vec<KeyPair>> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut keys = Vec::new();
+    for file in &files {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
+        );
+        match sealing::load_private_keys(&text) {
+            Ok(found) => keys.extend(found),
+            // In a directory, certificates and unrelated files sit next to the keys.
+            Err(sealing::KeyError::NotFound(_)) if path.is_dir() => {}
+            Err(e)
+                if path.is_dir() && !text.contains("PRIVATE KEY") && !text.contains("tls.key") =>
+            {
+                tracing::debug!(file = %file.display(), error = %e, "not a key file");
+            }
+            Err(e) => return Err(e).with_context(|| file.display().to_string()),
+        }
+    }
+    if keys.is_empty() {
+        bail!("no private key found in {}", path.display());
+    }
+    Ok(keys)
+}
+
+/// What `unseal` prints for each value when values are hidden.
+fn redacted(value: &[u8]) -> ByteString {
+    ByteString(format!("<redacted: {} bytes>", value.len()).into_bytes())
+}
+
+/// Unseals every SealedSecret document of `text` and renders the Secrets as YAML. Failures are
+/// reported per object; the result says how many failed.
+pub fn unseal_documents(
+    text: &str,
+    source: &str,
+    keys: &[&PrivateKey],
+    show_values: bool,
+) -> Result<(String, Vec<String>)> {
+    let mut out = String::new();
+    let mut failures = Vec::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let what = format!("{source}: document {}", index + 1);
+        let value: serde_json::Value = match serde::Deserialize::deserialize(document) {
+            Ok(v) => v,
+            Err(_) => {
+                failures.push(format!("{what}: not valid YAML"));
+                continue;
+            }
+        };
+        if value.is_null() || value.get("kind").and_then(|k| k.as_str()) != Some("SealedSecret") {
+            continue;
+        }
+        let sealed: crds::SealedSecret = match serde_json::from_value(value) {
+            Ok(s) => s,
+            Err(_) => {
+                failures.push(format!("{what}: not a valid SealedSecret"));
+                continue;
+            }
+        };
+        let what = format!(
+            "{what} ({}/{})",
+            sealed.metadata.namespace.as_deref().unwrap_or(""),
+            sealed.metadata.name.as_deref().unwrap_or("")
+        );
+        match sealing::unseal(&sealed, keys) {
+            Ok(unsealed) => {
+                let mut secret = unsealed.to_secret();
+                if !show_values {
+                    let hidden: BTreeMap<String, ByteString> = unsealed
+                        .data
+                        .iter()
+                        .map(|(k, v)| (k.clone(), redacted(v)))
+                        .collect();
+                    sealing::secret::wipe_secret(&mut secret);
+                    secret.data = Some(hidden);
+                    secret.string_data = secret.data.take().map(|d| {
+                        d.into_iter()
+                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect()
+                    });
+                }
+                let rendered = serde_yaml::to_string(&secret);
+                sealing::secret::wipe_secret(&mut secret);
+                out.push_str("---\n");
+                out.push_str(&rendered?);
+            }
+            Err(e) => failures.push(format!("{what}: {e}")),
+        }
+    }
+    Ok((out, failures))
+}
