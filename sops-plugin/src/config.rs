@@ -71,6 +71,8 @@ pub fn rule_for(config_text: &str, rel_path: &str) -> Result<EncryptOptions> {
             encrypted_suffix: opt_str(rule.get("encrypted_suffix")),
             unencrypted_regex: opt_str(rule.get("unencrypted_regex")),
             encrypted_regex: opt_str(rule.get("encrypted_regex")),
+            unencrypted_comment_regex: opt_str(rule.get("unencrypted_comment_regex")),
+            encrypted_comment_regex: opt_str(rule.get("encrypted_comment_regex")),
             mac_only_encrypted: matches!(rule.get("mac_only_encrypted"), Some(Value::Bool(true))),
             shamir_threshold: match rule.get("shamir_threshold") {
                 Some(Value::Int(i)) => usize::try_from(*i).ok(),

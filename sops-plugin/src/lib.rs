@@ -120,6 +120,8 @@ pub struct EncryptOptions {
     pub encrypted_suffix: Option<String>,
     pub unencrypted_regex: Option<String>,
     pub encrypted_regex: Option<String>,
+    pub unencrypted_comment_regex: Option<String>,
+    pub encrypted_comment_regex: Option<String>,
     pub mac_only_encrypted: bool,
 }
 
@@ -130,6 +132,8 @@ impl EncryptOptions {
             &self.encrypted_suffix,
             &self.unencrypted_regex,
             &self.encrypted_regex,
+            &self.unencrypted_comment_regex,
+            &self.encrypted_comment_regex,
         ]
         .iter()
         .filter(|v| v.is_some())
@@ -205,7 +209,7 @@ pub fn encrypt(
     }
     if opts.selector_count() > 1 {
         return Err(Error::Config(
-            "use only one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex".into(),
+            "use only one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex, unencrypted_comment_regex, encrypted_comment_regex".into(),
         ));
     }
     let docs = stores::load_plain(in_format, src)?;
@@ -224,6 +228,8 @@ pub fn encrypt(
         encrypted_suffix: opts.encrypted_suffix.clone(),
         unencrypted_regex: opts.unencrypted_regex.clone(),
         encrypted_regex: opts.encrypted_regex.clone(),
+        unencrypted_comment_regex: opts.unencrypted_comment_regex.clone(),
+        encrypted_comment_regex: opts.encrypted_comment_regex.clone(),
         mac_only_encrypted: opts.mac_only_encrypted,
         ..Default::default()
     };

@@ -66,6 +66,10 @@ enum Cmd {
         #[arg(long)]
         unencrypted_suffix: Option<String>,
         #[arg(long)]
+        encrypted_comment_regex: Option<String>,
+        #[arg(long)]
+        unencrypted_comment_regex: Option<String>,
+        #[arg(long)]
         mac_only_encrypted: bool,
         #[arg(long)]
         shamir_secret_sharing_threshold: Option<usize>,
@@ -282,6 +286,8 @@ fn run(cli: Cli) -> Result<()> {
             unencrypted_regex,
             encrypted_suffix,
             unencrypted_suffix,
+            encrypted_comment_regex,
+            unencrypted_comment_regex,
             mac_only_encrypted,
             shamir_secret_sharing_threshold,
             types,
@@ -295,12 +301,16 @@ fn run(cli: Cli) -> Result<()> {
             let cli_sel = encrypted_regex.is_some()
                 || unencrypted_regex.is_some()
                 || encrypted_suffix.is_some()
-                || unencrypted_suffix.is_some();
+                || unencrypted_suffix.is_some()
+                || encrypted_comment_regex.is_some()
+                || unencrypted_comment_regex.is_some();
             if cli_sel {
                 opts.encrypted_regex = encrypted_regex;
                 opts.unencrypted_regex = unencrypted_regex;
                 opts.encrypted_suffix = encrypted_suffix;
                 opts.unencrypted_suffix = unencrypted_suffix;
+                opts.encrypted_comment_regex = encrypted_comment_regex;
+                opts.unencrypted_comment_regex = unencrypted_comment_regex;
             }
             opts.mac_only_encrypted |= mac_only_encrypted;
             if shamir_secret_sharing_threshold.is_some() {

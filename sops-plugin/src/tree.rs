@@ -24,6 +24,8 @@ pub struct Selectors {
     encrypted_suffix: Option<String>,
     unencrypted_regex: Option<Regex>,
     encrypted_regex: Option<Regex>,
+    unencrypted_comment_regex: Option<Regex>,
+    encrypted_comment_regex: Option<Regex>,
     pub mac_only_encrypted: bool,
 }
 
@@ -36,12 +38,15 @@ fn compile(name: &str, r: &Option<String>) -> Result<Option<Regex>> {
 impl Selectors {
     /// Builds the selectors stored in a file's metadata.
     pub fn from_metadata(md: &Metadata) -> Result<Self> {
-        if md.unencrypted_comment_regex.is_some() || md.encrypted_comment_regex.is_some() {
-            return Err(Error::Unsupported(
-                "unencrypted_comment_regex / encrypted_comment_regex are not supported by sops-plugin".into(),
-            ));
-        }
         Ok(Selectors {
+            unencrypted_comment_regex: compile(
+                "unencrypted_comment_regex",
+                &md.unencrypted_comment_regex,
+            )?,
+            encrypted_comment_regex: compile(
+                "encrypted_comment_regex",
+                &md.encrypted_comment_regex,
+            )?,
             unencrypted_suffix: md.unencrypted_suffix.clone(),
             encrypted_suffix: md.encrypted_suffix.clone(),
             unencrypted_regex: compile("unencrypted_regex", &md.unencrypted_regex)?,
@@ -50,7 +55,35 @@ impl Selectors {
         })
     }
 
-    /// Whether a leaf at `path` (map keys from the root) is encrypted.
+    /// Whether a leaf at `path` (map keys from the root) is encrypted. `comments` holds, per
+    /// nesting level, the comments directly preceding the current item; `is_comment` says the
+    /// leaf is itself the last of them (a matching marker comment stays clear).
+    pub fn should_encrypt_with(
+        &self,
+        path: &[String],
+        comments: &[Vec<String>],
+        is_comment: bool,
+    ) -> bool {
+        let mut enc = self.should_encrypt(path);
+        if let Some(r) = &self.unencrypted_comment_regex
+            && comments.iter().flatten().any(|c| r.is_match(c))
+        {
+            enc = false;
+        }
+        if let Some(r) = &self.encrypted_comment_regex {
+            let last_level = comments.len().saturating_sub(1);
+            let last_idx = comments.last().map(|l| l.len().saturating_sub(1));
+            enc = comments.iter().enumerate().any(|(i, level)| {
+                level.iter().enumerate().any(|(j, c)| {
+                    let itself = is_comment && i == last_level && Some(j) == last_idx;
+                    !itself && r.is_match(c)
+                })
+            });
+        }
+        enc
+    }
+
+    /// Whether a leaf at `path` (map keys from the root) is encrypted, by key selectors only.
     pub fn should_encrypt(&self, path: &[String]) -> bool {
         let mut enc = true;
         if let Some(s) = &self.unencrypted_suffix
@@ -118,6 +151,8 @@ struct Walk<'a> {
     hash: Sha512,
     record: Option<&'a mut IvStash>,
     reuse: Option<&'a IvStash>,
+    /// Comments preceding the current item, one list per nesting level (sops' comment stack).
+    comments: Vec<Vec<String>>,
 }
 
 fn aad(path: &[String]) -> String {
@@ -150,7 +185,7 @@ impl Walk<'_> {
         if matches!(v, Value::Null) {
             return Ok(());
         }
-        let encrypted = self.sel.should_encrypt(path);
+        let encrypted = self.sel.should_encrypt_with(path, &self.comments, comment);
         if encrypted {
             let a = aad(path);
             let new = match &*v {
@@ -188,7 +223,10 @@ impl Walk<'_> {
         if matches!(v, Value::Null) {
             return Ok(());
         }
-        let encrypted = self.sel.should_encrypt(path);
+        let is_comment = matches!(v, Value::Comment(_));
+        let encrypted = self
+            .sel
+            .should_encrypt_with(path, &self.comments, is_comment);
         self.hash_leaf(v, encrypted);
         if encrypted {
             let a = aad(path);
@@ -205,9 +243,29 @@ impl Walk<'_> {
     }
 
     fn map(&mut self, m: &mut Map, path: &mut Vec<String>, decrypt: bool) -> Result<()> {
+        self.comments.push(vec![]);
+        let r = self.map_items(m, path, decrypt);
+        self.comments.pop();
+        r
+    }
+
+    fn note_comment(&mut self, c: &str) {
+        if let Some(level) = self.comments.last_mut() {
+            level.push(c.to_string());
+        }
+    }
+
+    fn clear_comments(&mut self) {
+        if let Some(level) = self.comments.last_mut() {
+            level.clear();
+        }
+    }
+
+    fn map_items(&mut self, m: &mut Map, path: &mut Vec<String>, decrypt: bool) -> Result<()> {
         for (k, v) in m.iter_mut() {
             match k {
                 Key::Comment(c) => {
+                    self.note_comment(c);
                     let mut cv = Value::Comment(std::mem::take(c));
                     let r = if decrypt {
                         self.decrypt_leaf(&mut cv, path, true)
@@ -224,6 +282,7 @@ impl Walk<'_> {
                     let r = self.value(v, path, decrypt);
                     path.pop();
                     r?;
+                    self.clear_comments();
                 }
             }
         }
@@ -234,8 +293,30 @@ impl Walk<'_> {
         match v {
             Value::Map(m) => self.map(m, path, decrypt),
             Value::Seq(items) => {
+                self.comments.push(vec![]);
+                let r = self.seq_items(items, path, decrypt);
+                self.comments.pop();
+                r
+            }
+            _ if decrypt => self.decrypt_leaf(v, path, false),
+            _ => self.encrypt_leaf(v, path),
+        }
+    }
+
+    fn seq_items(
+        &mut self,
+        items: &mut [Value],
+        path: &mut Vec<String>,
+        decrypt: bool,
+    ) -> Result<()> {
+        {
+            {
                 for it in items.iter_mut() {
                     let is_comment = matches!(it, Value::Comment(_));
+                    if let Value::Comment(c) = it {
+                        let c = c.clone();
+                        self.note_comment(&c);
+                    }
                     match it {
                         Value::Map(_) | Value::Seq(_) => self.value(it, path, decrypt)?,
                         _ if decrypt => self.decrypt_leaf(it, path, is_comment)?,
@@ -249,11 +330,12 @@ impl Walk<'_> {
                             }
                         }
                     }
+                    if !is_comment {
+                        self.clear_comments();
+                    }
                 }
                 Ok(())
             }
-            _ if decrypt => self.decrypt_leaf(v, path, false),
-            _ => self.encrypt_leaf(v, path),
         }
     }
 }
@@ -283,6 +365,7 @@ pub fn decrypt_docs(
         hash: new_hash(sel),
         record: stash,
         reuse: None,
+        comments: vec![],
     };
     for d in docs.iter_mut() {
         w.map(d, &mut vec![], true)?;
@@ -303,6 +386,7 @@ pub fn encrypt_docs(
         hash: new_hash(sel),
         record: None,
         reuse: stash,
+        comments: vec![],
     };
     for d in docs.iter_mut() {
         w.map(d, &mut vec![], false)?;
@@ -320,6 +404,7 @@ pub fn compute_mac(docs: &[Map], sel: &Selectors) -> String {
         hash: new_hash(sel),
         record: None,
         reuse: None,
+        comments: vec![],
     };
     // Hashing happens before encryption, so encrypting a throwaway copy yields the same digest.
     for d in copy.iter_mut() {

@@ -351,3 +351,51 @@ fn other_key_types_are_kept_and_groups_can_change() {
     ours_ok(d, &["rotate", "g.yaml"]);
     assert_eq!(sops_ok(d, &["decrypt", "g.yaml"]), b"x: 1\n");
 }
+
+#[test]
+fn comment_regex_selectors_match_sops() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let body = "a: 1\n# sops:enc\nb:\n    # inner\n    c: secret\n    d: two\ne: clear\nlist:\n    # sops:enc\n    - x\n    - y\n# sops:clear\nf: plain\ng: 3\n";
+    std::fs::write(d.join("c.yaml"), body).unwrap();
+    for (flag, regex) in [
+        ("encrypted_comment_regex", "sops:enc"),
+        ("unencrypted_comment_regex", "sops:clear"),
+    ] {
+        std::fs::write(
+            d.join(".sops.yaml"),
+            format!("creation_rules:\n  - age: {R1}\n    {flag}: {regex}\n"),
+        )
+        .unwrap();
+        let args = ["encrypt", "c.yaml"];
+        let ours_enc = ours_ok(d, &args);
+        let sops_enc = sops_ok(d, &args);
+        let shape = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .lines()
+                .take_while(|l| !l.starts_with("sops:"))
+                .map(|l| match l.find("ENC[") {
+                    Some(p) => format!("{}ENC", &l[..p]),
+                    None => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shape(&ours_enc),
+            shape(&sops_enc),
+            "{flag}: which values are encrypted"
+        );
+        std::fs::write(d.join("o.yaml"), &ours_enc).unwrap();
+        std::fs::write(d.join("s.yaml"), &sops_enc).unwrap();
+        assert_eq!(
+            sops_ok(d, &["decrypt", "o.yaml"]),
+            sops_ok(d, &["decrypt", "s.yaml"]),
+            "{flag}"
+        );
+        assert_eq!(
+            ours_ok(d, &["decrypt", "s.yaml"]),
+            sops_ok(d, &["decrypt", "s.yaml"]),
+            "{flag}"
+        );
+    }
+}
