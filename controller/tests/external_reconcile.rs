@@ -1,0 +1,407 @@
+//! The ExternalSecret reconciler against the in-memory Kubernetes API (kube-fake-client),
+//! with the `fake` provider: create, update, force-sync, provider errors keeping the last good
+//! Secret, backoff, coalescing across ExternalSecrets, and no secret value in logs or status.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use controller::external::metrics::Metrics;
+use controller::external::reconciler::reconcile;
+use controller::external::{ExternalSecretsArgs, context};
+use crds::external_secrets::{
+    ClusterSecretStore, ExternalSecret, FakeProvider, FakeProviderData, SecretStore,
+};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+
+const CANARY: &str = "CANARY-5f1e2d-never-log-me";
+
+fn es_yaml(name: &str, extra: &str) -> ExternalSecret {
+    serde_yaml::from_str(&format!(
+        r#"
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: {name}
+  namespace: app
+spec:
+  refreshInterval: 1h
+  secretStoreRef:
+    name: fake
+    kind: SecretStore
+{extra}
+"#
+    ))
+    .unwrap()
+}
+
+fn store(data: &[(&str, &str)]) -> SecretStore {
+    let mut s: SecretStore = serde_yaml::from_str(
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: fake, namespace: app}\nspec:\n  provider:\n    fake: {data: []}\n",
+    )
+    .unwrap();
+    s.spec.store.provider.fake = Some(FakeProvider {
+        data: data
+            .iter()
+            .map(|(k, v)| FakeProviderData {
+                key: k.to_string(),
+                value: Some(v.to_string()),
+                version: None,
+            })
+            .collect(),
+    });
+    s
+}
+
+async fn client() -> kube::Client {
+    let ns: Namespace = serde_yaml::from_str("metadata: {name: app, labels: {team: a}}").unwrap();
+    kube_fake_client::ClientBuilder::new()
+        .with_object(ns)
+        .with_resource::<ExternalSecret>()
+        .with_status_subresource::<ExternalSecret>()
+        .with_resource::<SecretStore>()
+        .with_status_subresource::<SecretStore>()
+        .with_resource::<ClusterSecretStore>()
+        .with_status_subresource::<ClusterSecretStore>()
+        .build()
+        .await
+        .unwrap()
+}
+
+struct Env {
+    client: kube::Client,
+    ctx: Arc<controller::external::Context>,
+    metrics: Metrics,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let client = client().await;
+        let metrics = Metrics::default();
+        let ctx = Arc::new(
+            context(
+                client.clone(),
+                &ExternalSecretsArgs::default(),
+                metrics.clone(),
+                false,
+            )
+            .unwrap(),
+        );
+        Env {
+            client,
+            ctx,
+            metrics,
+        }
+    }
+    fn es_api(&self) -> Api<ExternalSecret> {
+        Api::namespaced(self.client.clone(), "app")
+    }
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), "app")
+    }
+    fn stores(&self) -> Api<SecretStore> {
+        Api::namespaced(self.client.clone(), "app")
+    }
+    async fn apply_es(&self, es: &ExternalSecret) -> ExternalSecret {
+        self.es_api()
+            .create(&PostParams::default(), es)
+            .await
+            .unwrap()
+    }
+    /// Reconciles the current version of an ExternalSecret, as the controller would.
+    async fn reconcile(&self, name: &str) -> (Action, ExternalSecret) {
+        let es = self.es_api().get(name).await.unwrap();
+        let action = reconcile(Arc::new(es), self.ctx.clone()).await.unwrap();
+        (action, self.es_api().get(name).await.unwrap())
+    }
+    fn calls(&self) -> u64 {
+        self.metrics.provider_calls_for("SecretStore/app/fake")
+    }
+    async fn set_store(&self, data: &[(&str, &str)]) {
+        let mut s = self.stores().get("fake").await.unwrap();
+        s.spec = store(data).spec;
+        self.stores()
+            .replace("fake", &PostParams::default(), &s)
+            .await
+            .unwrap();
+    }
+    async fn force_sync(&self, name: &str, value: &str) {
+        let patch = serde_json::json!({"metadata": {"annotations": {"force-sync": value}}});
+        self.es_api()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+}
+
+fn data_of(s: &Secret, key: &str) -> String {
+    String::from_utf8(s.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+fn ready(es: &ExternalSecret) -> (String, String, String) {
+    let c = &es.status.as_ref().unwrap().conditions[0];
+    (
+        c.status.clone(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    )
+}
+
+/// Captures everything logged through `tracing` during a test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn create_update_error_keeps_last_good_and_never_logs_values() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = Env::new().await;
+    env.stores()
+        .create(
+            &PostParams::default(),
+            &store(&[(
+                "db",
+                &format!(r#"{{"user":"admin","password":"{CANARY}"}}"#),
+            )]),
+        )
+        .await
+        .unwrap();
+    let es = es_yaml(
+        "db",
+        r#"  target:
+    name: db-credentials
+  data:
+  - secretKey: password
+    remoteRef: {key: db, property: password}
+  - secretKey: user
+    remoteRef: {key: db, property: user}
+"#,
+    );
+    env.apply_es(&es).await;
+
+    // Create.
+    let (action, es) = env.reconcile("db").await;
+    assert_eq!(ready(&es).0, "True");
+    assert_eq!(ready(&es).1, "SecretSynced");
+    let status = es.status.clone().unwrap();
+    assert!(status.refresh_time.is_some());
+    assert!(status.synced_resource_version.is_some());
+    assert_eq!(status.binding.unwrap().name, "db-credentials");
+    let secret = env.secrets().get("db-credentials").await.unwrap();
+    assert_eq!(data_of(&secret, "password"), CANARY);
+    assert_eq!(data_of(&secret, "user"), "admin");
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(owner.kind, "ExternalSecret");
+    assert_eq!(
+        secret.metadata.labels.as_ref().unwrap()["reconcile.external-secrets.io/managed"],
+        "true"
+    );
+    // Requeued at the interval plus its jitter (at most 5 minutes for 1h).
+    let requeue = format!("{action:?}");
+    assert!(requeue.contains("requeue_after: Some("), "{requeue}");
+    assert_eq!(env.calls(), 1);
+
+    // Reconciling again inside the window calls nobody.
+    let (_, _) = env.reconcile("db").await;
+    assert_eq!(env.calls(), 1);
+
+    // Provider data changes + force-sync annotation: reaches the provider, Secret updated.
+    env.set_store(&[("db", r#"{"user":"admin2","password":"pw2"}"#)])
+        .await;
+    env.force_sync("db", "1").await;
+    let (_, es) = env.reconcile("db").await;
+    assert_eq!(ready(&es).1, "SecretSynced");
+    assert_eq!(env.calls(), 2);
+    let secret = env.secrets().get("db-credentials").await.unwrap();
+    assert_eq!(data_of(&secret, "user"), "admin2");
+
+    // The key disappears (deletionPolicy Retain): error status, last good Secret untouched.
+    env.set_store(&[("other", "x")]).await;
+    env.force_sync("db", "2").await;
+    let (action, es) = env.reconcile("db").await;
+    let (st, reason, message) = ready(&es);
+    assert_eq!(
+        (st.as_str(), reason.as_str()),
+        ("False", "SecretSyncedError")
+    );
+    assert!(message.contains("not found"), "{message}");
+    let secret = env.secrets().get("db-credentials").await.unwrap();
+    assert_eq!(data_of(&secret, "user"), "admin2");
+    let calls = env.calls();
+    // In error state a reconcile triggered by anything else waits out the backoff.
+    let (again, _) = env.reconcile("db").await;
+    assert_eq!(env.calls(), calls);
+    assert!(format!("{action:?}").contains("requeue_after: Some("));
+    assert!(format!("{again:?}").contains("requeue_after: Some("));
+
+    // A template error names the key, not the value.
+    let mut es = env.es_api().get("db").await.unwrap();
+    env.set_store(&[("db", &format!(r#"{{"user":"u","password":"{CANARY}"}}"#))])
+        .await;
+    es.spec.target.template =
+        serde_yaml::from_str("data:\n  dsn: '{{ .password | fromJson }}'\n").unwrap();
+    es.metadata.managed_fields = None;
+    env.es_api()
+        .replace("db", &PostParams::default(), &es)
+        .await
+        .unwrap();
+    env.force_sync("db", "3").await;
+    let (_, es) = env.reconcile("db").await;
+    let (_, reason, message) = ready(&es);
+    assert_eq!(reason, "SecretSyncedError");
+    assert!(message.contains("template key \"dsn\""), "{message}");
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("external secret sync"),
+        "nothing captured: {logs}"
+    );
+    assert!(!logs.contains(CANARY), "secret value logged");
+    let all = env.es_api().get("db").await.unwrap();
+    assert!(!serde_json::to_string(&all).unwrap().contains(CANARY));
+}
+
+#[tokio::test]
+async fn many_external_secrets_share_one_provider_call() {
+    let env = Env::new().await;
+    env.stores()
+        .create(&PostParams::default(), &store(&[("shared", "v")]))
+        .await
+        .unwrap();
+    for i in 0..20 {
+        env.apply_es(&es_yaml(
+            &format!("es-{i}"),
+            "  data:\n  - secretKey: k\n    remoteRef: {key: shared}\n",
+        ))
+        .await;
+    }
+    for i in 0..20 {
+        let (_, es) = env.reconcile(&format!("es-{i}")).await;
+        assert_eq!(ready(&es).0, "True");
+    }
+    assert_eq!(env.calls(), 1);
+    // force-sync on one of them always reaches the provider.
+    env.force_sync("es-3", "now").await;
+    env.reconcile("es-3").await;
+    assert_eq!(env.calls(), 2);
+}
+
+#[tokio::test]
+async fn policies_merge_template_and_deletion() {
+    let env = Env::new().await;
+    env.stores()
+        .create(
+            &PostParams::default(),
+            &store(&[("a", r#"{"x":"1","y":"2"}"#)]),
+        )
+        .await
+        .unwrap();
+    // creationPolicy Merge without a Secret: SecretMissing, nothing created.
+    env.apply_es(&es_yaml(
+        "merge",
+        "  target: {name: existing, creationPolicy: Merge}\n  dataFrom:\n  - extract: {key: a}\n",
+    ))
+    .await;
+    let (_, es) = env.reconcile("merge").await;
+    assert_eq!(ready(&es).1, "SecretMissing");
+    assert!(env.secrets().get_opt("existing").await.unwrap().is_none());
+    // With the Secret present: our keys merged, theirs kept, no owner reference.
+    let mut s = Secret::default();
+    s.metadata.name = Some("existing".into());
+    s.data = Some([("theirs".to_string(), k8s_openapi::ByteString(b"t".to_vec()))].into());
+    env.secrets()
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap();
+    env.force_sync("merge", "1").await;
+    let (_, es) = env.reconcile("merge").await;
+    assert_eq!(ready(&es).1, "SecretSynced");
+    let s = env.secrets().get("existing").await.unwrap();
+    assert_eq!(data_of(&s, "theirs"), "t");
+    assert_eq!(data_of(&s, "x"), "1");
+    assert!(s.metadata.owner_references.is_none());
+
+    // Template with type, labels and a rewrite.
+    env.apply_es(&es_yaml(
+        "tpl",
+        r#"  target:
+    name: tpl
+    template:
+      type: kubernetes.io/basic-auth
+      metadata: {labels: {app: web}}
+      data:
+        username: "{{ .pre_x | upper }}"
+        password: "{{ .pre_y }}"
+  dataFrom:
+  - extract: {key: a}
+    rewrite:
+    - regexp: {source: "^(.*)$", target: "pre_$1"}
+"#,
+    ))
+    .await;
+    let (_, es) = env.reconcile("tpl").await;
+    assert_eq!(ready(&es).1, "SecretSynced", "{:?}", ready(&es));
+    let s = env.secrets().get("tpl").await.unwrap();
+    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+    assert_eq!(s.metadata.labels.as_ref().unwrap()["app"], "web");
+    assert_eq!(data_of(&s, "username"), "1");
+    assert_eq!(s.data.as_ref().unwrap().len(), 2);
+
+    // deletionPolicy Delete: provider data gone → Secret deleted, reason SecretDeleted.
+    env.apply_es(&es_yaml(
+        "del",
+        "  target: {name: del, deletionPolicy: Delete}\n  data:\n  - secretKey: k\n    remoteRef: {key: a, property: x}\n",
+    ))
+    .await;
+    env.reconcile("del").await;
+    assert!(env.secrets().get_opt("del").await.unwrap().is_some());
+    env.set_store(&[]).await;
+    env.force_sync("del", "1").await;
+    let (_, es) = env.reconcile("del").await;
+    assert_eq!(ready(&es).1, "SecretDeleted");
+    assert!(env.secrets().get_opt("del").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn unknown_provider_and_cluster_store_conditions() {
+    let env = Env::new().await;
+    let gcp: SecretStore = serde_yaml::from_str(
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: fake, namespace: app}\nspec:\n  provider:\n    gcpsm: {projectID: p}\n",
+    )
+    .unwrap();
+    env.stores()
+        .create(&PostParams::default(), &gcp)
+        .await
+        .unwrap();
+    env.apply_es(&es_yaml(
+        "e",
+        "  data:\n  - secretKey: k\n    remoteRef: {key: a}\n",
+    ))
+    .await;
+    let (_, es) = env.reconcile("e").await;
+    let (_, reason, message) = ready(&es);
+    assert_eq!(reason, "SecretSyncedError");
+    assert!(message.contains("unsupported provider gcpsm"), "{message}");
+
+    // ClusterSecretStore conditions are unit-tested in `stores`: kube-fake-client 0.3 registers
+    // every custom resource as namespaced, so a cluster-scoped store cannot be created here.
+}
