@@ -28,6 +28,8 @@ pub struct Options {
     pub kustomize_args: Vec<String>,
     /// Re-seal every rendered Secret as a SealedSecret (`--seal`).
     pub seal: Option<Sealer>,
+    /// `ARGOCD_APP_SOURCE_PATH`: the app directory relative to the checkout root.
+    pub source_path: Option<String>,
 }
 
 fn on_path(env: &dyn Fn(&str) -> Option<String>, prog: &str) -> bool {
@@ -64,6 +66,7 @@ impl Options {
             kustomize,
             kustomize_args,
             seal: None,
+            source_path: env("ARGOCD_APP_SOURCE_PATH"),
         }
     }
 }
@@ -74,6 +77,7 @@ impl Default for Options {
             kustomize: vec!["kustomize".into(), "build".into()],
             kustomize_args: vec![],
             seal: None,
+            source_path: None,
         }
     }
 }
@@ -202,32 +206,60 @@ pub fn render_dir(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>>
     Ok(join(docs))
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+/// Upper bound of what one render copies (a guard against copying a huge monorepo per render).
+const COPY_LIMIT_BYTES: u64 = 256 << 20;
+
+/// Copies regular files (no symlinks, no hidden directories such as `.git`); returns the bytes
+/// copied so far.
+fn copy_tree(from: &Path, to: &Path, mut copied: u64) -> Result<u64> {
     std::fs::create_dir_all(to).map_err(|e| io_err(to, e))?;
     for e in std::fs::read_dir(from).map_err(|e| io_err(from, e))? {
         let e = e.map_err(|er| io_err(from, er))?;
         let ft = e.file_type().map_err(|er| io_err(&e.path(), er))?;
         let dest = to.join(e.file_name());
         if ft.is_dir() {
-            if e.file_name() != ".git" {
-                copy_tree(&e.path(), &dest)?;
+            if !e.file_name().to_string_lossy().starts_with('.') {
+                copied = copy_tree(&e.path(), &dest, copied)?;
             }
         } else if ft.is_file() {
-            std::fs::copy(e.path(), &dest).map_err(|er| io_err(&e.path(), er))?;
+            copied += std::fs::copy(e.path(), &dest).map_err(|er| io_err(&e.path(), er))?;
+            if copied > COPY_LIMIT_BYTES {
+                return Err(Error::Unsupported(format!(
+                    "the repository is larger than {} MiB; point the Application at a smaller repository",
+                    COPY_LIMIT_BYTES >> 20
+                )));
+            }
         }
     }
-    Ok(())
+    Ok(copied)
 }
 
-fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>> {
-    // Bases outside the app directory (../base) are common, so copy from the repository root
-    // Argo CD checked out: the nearest ancestor with .git, else the directory itself.
-    let abs_dir = dir.canonicalize().map_err(|e| io_err(dir, e))?;
-    let root = abs_dir
+/// The checkout root: the application directory minus `ARGOCD_APP_SOURCE_PATH` (what Argo CD
+/// hands the plugin), else the nearest ancestor with `.git`, else the directory itself.
+fn repo_root(abs_dir: &Path, source_path: Option<&str>) -> PathBuf {
+    if let Some(sp) = source_path
+        .map(|s| s.trim_matches('/'))
+        .filter(|s| !s.is_empty() && *s != ".")
+    {
+        let sp = Path::new(sp);
+        let n = sp.components().count();
+        if abs_dir.ends_with(sp)
+            && let Some(root) = abs_dir.ancestors().nth(n)
+        {
+            return root.to_path_buf();
+        }
+    }
+    abs_dir
         .ancestors()
         .find(|a| a.join(".git").exists())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| abs_dir.clone());
+        .unwrap_or_else(|| abs_dir.to_path_buf())
+}
+
+fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>> {
+    // Bases outside the app directory (../base) are common, so copy from the checkout root.
+    let abs_dir = dir.canonicalize().map_err(|e| io_err(dir, e))?;
+    let root = repo_root(&abs_dir, opts.source_path.as_deref());
     let rel = abs_dir
         .strip_prefix(&root)
         .unwrap_or(Path::new(""))
@@ -238,7 +270,7 @@ fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8
         .tempdir()
         .map_err(|e| Error::Unsupported(format!("cannot create a temporary directory: {e}")))?;
     let work = tmp.path().join("src");
-    copy_tree(&root, &work)?;
+    copy_tree(&root, &work, 0)?;
     let app = work.join(&rel);
     let mut files = vec![];
     walk(&work, &mut files)?;

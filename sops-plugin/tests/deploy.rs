@@ -103,3 +103,58 @@ fn sidecar_patch_mounts_key_and_sets_key_file() {
     let text = deploy("repo-server-patch.yaml");
     assert!(text.contains("secretName: sops-age-key"));
 }
+
+#[test]
+fn example_application_renders_with_the_test_keys() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/argocd/example");
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops-age/keys.txt");
+    let run = |seal: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sops-plugin"));
+        c.arg("generate");
+        if seal {
+            let key = sealing::PrivateKey::generate(2048).unwrap();
+            let cert =
+                sealing::Certificate::self_signed(&key, "t", std::time::Duration::from_secs(600))
+                    .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("cert.pem");
+            std::fs::write(&p, cert.to_pem()).unwrap();
+            c.arg("--seal").arg("--cert").arg(&p);
+            std::mem::forget(dir);
+        }
+        // As Argo CD runs it: in the app directory, with the path relative to the checkout.
+        let out = c
+            .current_dir(example.join("overlay"))
+            .env("ARGOCD_APP_SOURCE_PATH", "overlay")
+            .env("ARGOCD_APP_NAMESPACE", "web")
+            .env("SOPS_AGE_KEY_FILE", &keys)
+            .env("HOME", &example)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(false);
+    assert!(
+        text.contains("password: example-password-not-secret"),
+        "{text}"
+    );
+    assert!(
+        text.contains("API_TOKEN: ZXhhbXBsZS10b2tlbi1ub3Qtc2VjcmV0"),
+        "{text}"
+    );
+    assert!(text.contains("kind: Deployment") && text.contains("namespace: web"));
+    let sealed = run(true);
+    assert!(
+        !sealed.contains("example-password-not-secret")
+            && !sealed.contains("ZXhhbXBsZS10b2tlbi1ub3Qtc2VjcmV0")
+    );
+    assert_eq!(sealed.matches("kind: SealedSecret").count(), 2);
+    // The example really is encrypted in Git.
+    let enc = std::fs::read_to_string(example.join("overlay/db-secret.enc.yaml")).unwrap();
+    assert!(!enc.contains("example-password-not-secret") && enc.contains("password: ENC["));
+}
