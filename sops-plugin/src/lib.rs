@@ -110,6 +110,54 @@ pub fn decrypt(
     stores::emit_plain(out_format, &o.docs).map(Zeroizing::new)
 }
 
+/// `decrypt --extract`: one value of the first document, printed as sops prints it (strings
+/// raw, other values in the output format).
+pub fn extract(
+    out_format: Format,
+    docs: &[Map],
+    path: &[value::PathSeg],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mut cur = Value::Map(docs.first().cloned().unwrap_or_default());
+    for (i, seg) in path.iter().enumerate() {
+        let shown = || format!("component {} of the path", i + 1);
+        cur = match (seg, cur) {
+            (value::PathSeg::Key(k), v @ Value::Map(_)) => v
+                .get(k)
+                .cloned()
+                .ok_or_else(|| Error::Unsupported(format!("{}: key '{k}' not found", shown())))?,
+            // Like sops, list positions count comments stored in the list.
+            (value::PathSeg::Index(n), Value::Seq(items)) => {
+                items.get(*n).cloned().ok_or_else(|| {
+                    Error::Unsupported(format!("{}: index {n} out of range", shown()))
+                })?
+            }
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "{}: does not match the document",
+                    shown()
+                )));
+            }
+        };
+    }
+    let out = match (&cur, out_format) {
+        (Value::Str(s), _) => s.clone().into_bytes(),
+        (Value::Bytes(b), _) => b.clone(),
+        (_, Format::Yaml) => stores::yaml::emit_value(&cur).into_bytes(),
+        (_, Format::Json) | (_, Format::Binary) => stores::json::emit_value(&cur).into_bytes(),
+        (other, _) => other
+            .scalar_text()
+            .ok_or_else(|| {
+                Error::Unsupported("this output format cannot print a nested value".into())
+            })?
+            .into_bytes(),
+    };
+    // Wipe the extracted copy before it is dropped.
+    if let Value::Map(m) = &mut cur {
+        value::wipe_map(m);
+    }
+    Ok(Zeroizing::new(out))
+}
+
 /// How to encrypt a new file: recipients per key group and the value selectors.
 #[derive(Clone, Debug, Default)]
 pub struct EncryptOptions {

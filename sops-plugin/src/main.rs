@@ -40,6 +40,9 @@ enum Cmd {
         /// Do not verify the MAC (only for recovering damaged files).
         #[arg(long)]
         ignore_mac: bool,
+        /// Print only the value at this path, e.g. '["stringData"]["password"]'.
+        #[arg(long)]
+        extract: Option<String>,
         #[command(flatten)]
         types: Types,
     },
@@ -256,6 +259,7 @@ fn run(cli: Cli) -> Result<()> {
             file,
             output,
             ignore_mac,
+            extract,
             types,
         } => {
             let inf = fmt_of(&types.input_type, &file)?;
@@ -265,8 +269,18 @@ fn run(cli: Cli) -> Result<()> {
             };
             let src = read(&file)?;
             let keys = keyring()?;
-            let plain = sops_plugin::decrypt(inf, outf, &src, &keys, ignore_mac)
-                .with_context(|| format!("{}", file.display()))?;
+            let plain = match extract {
+                Some(p) => {
+                    let path = sops_plugin::value::parse_index_path(&p)
+                        .map_err(|e| anyhow!("--extract: {e}"))?;
+                    let o = sops_plugin::open(inf, &src, &keys, ignore_mac)
+                        .with_context(|| format!("{}", file.display()))?;
+                    sops_plugin::extract(outf, &o.docs, &path)
+                        .with_context(|| format!("{}", file.display()))?
+                }
+                None => sops_plugin::decrypt(inf, outf, &src, &keys, ignore_mac)
+                    .with_context(|| format!("{}", file.display()))?,
+            };
             match output {
                 Some(o) => write_atomic(&o, &plain)?,
                 None => {

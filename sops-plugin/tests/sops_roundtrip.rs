@@ -399,3 +399,45 @@ fn comment_regex_selectors_match_sops() {
         );
     }
 }
+
+#[test]
+fn extract_prints_like_sops() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = [
+        ("native/types.enc.yaml", r#"["string"]"#),
+        ("native/types.enc.yaml", r#"["int"]"#),
+        ("native/types.enc.yaml", r#"["nested"]"#),
+        ("native/types.enc.yaml", r#"["nested"]["list"]"#),
+        ("native/types.enc.yaml", r#"["nested"]["list"][1]"#),
+        ("native/types.enc.yaml", r#"["float_exp"]"#),
+        ("native/types.enc.yaml", r#"["null_value"]"#),
+        ("native/types.enc.json", r#"["int"]"#),
+        ("native/types.enc.json", r#"["bool"]"#),
+        ("native/types.enc.json", r#"["nested"]["deep"]"#),
+        ("native/types.enc.json", r#"["nested"]["list"]"#),
+        ("native/app.enc.env", r#"["DB_PASSWORD"]"#),
+        ("native/app.enc.ini", r#"["database"]["port"]"#),
+    ];
+    for (file, path) in cases {
+        let f = fx(file).display().to_string();
+        let args = ["decrypt", "--extract", path, f.as_str()];
+        let theirs = sops_ok(d, &args);
+        let mine = ours_ok(d, &args);
+        assert_eq!(
+            String::from_utf8_lossy(&mine),
+            String::from_utf8_lossy(&theirs),
+            "{file} {path}"
+        );
+    }
+    let f = fx("native/types.enc.yaml").display().to_string();
+    assert!(
+        !ours(
+            d,
+            &["decrypt", "--extract", r#"["nope"]"#, &f],
+            Some("keys.txt")
+        )
+        .status
+        .success()
+    );
+}

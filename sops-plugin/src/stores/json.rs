@@ -320,6 +320,16 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
     }
 }
 
+/// Emits one value as sops' JSON store does for `--extract` (maps end with a newline).
+pub fn emit_value(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, 0);
+    if matches!(v, Value::Map(_)) {
+        out.push('\n');
+    }
+    out
+}
+
 /// Emits a map as sops' JSON store does (tab indent, trailing newline).
 pub fn emit(m: &Map) -> String {
     let mut out = String::new();

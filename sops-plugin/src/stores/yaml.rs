@@ -598,6 +598,20 @@ fn emit_map(out: &mut String, m: &Map, indent: usize) {
     }
 }
 
+/// Emits one value on its own, as `sops decrypt --extract` prints a non-string value.
+pub fn emit_value(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Map(m) if !m.is_empty() => emit_map(&mut out, m, 0),
+        Value::Seq(s) if !s.is_empty() => emit_seq(&mut out, s, 0),
+        other => {
+            out.push_str(&scalar(other, INDENT));
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// go-yaml v3 aligns nested block content to the next multiple of the indent.
 fn align(indent: usize) -> usize {
     INDENT * ((indent + INDENT) / INDENT)
