@@ -24,6 +24,7 @@ fn samples() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("app.ini", "ini", read("plain/app.ini")),
         ("blob.bin", "binary", read("expected/native-blob.bin")),
         ("torture.yaml", "yaml", std::fs::read(fx("../torture.yaml")).unwrap()),
+        ("torture-comments.yaml", "yaml", std::fs::read(fx("../torture-comments.yaml")).unwrap()),
         ("torture.json", "json", std::fs::read(fx("../torture.json")).unwrap()),
         ("torture.ini", "ini", std::fs::read(fx("../torture.ini")).unwrap()),
         ("torture.env", "dotenv", std::fs::read(fx("../torture.env")).unwrap()),

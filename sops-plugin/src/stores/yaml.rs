@@ -325,6 +325,8 @@ fn is_yaml_float(s: &str) -> bool {
 struct Comment {
     pos: Pos,
     text: String,
+    /// Trails content on its line (`key: value # text`).
+    inline: bool,
 }
 
 /// Finds comments: `#` at line start or after whitespace, outside quoted and block scalars.
@@ -349,6 +351,7 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
                 out.push(Comment {
                     pos: Pos { line, col: eff_col },
                     text,
+                    inline: first_non_space.is_some(),
                 });
                 break;
             }
@@ -417,6 +420,24 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
         }
     }
     let idx = child_starts.iter().filter(|p| **p < c.pos).count();
+    if c.inline {
+        // go-yaml keeps a line comment with the value on that line; sops then stores it inside
+        // a flow collection (`key: [a, b] # c`), and before the key for anything else.
+        // Likewise a comment trailing `- key: value` goes into that item's map.
+        let in_seq = matches!(node.kind, PKind::Seq(_));
+        let child = match &mut node.kind {
+            PKind::Map(items) => items.get_mut(idx).map(|(_, _, v)| v),
+            PKind::Seq(items) => items.get_mut(idx),
+            PKind::Scalar(_) => None,
+        };
+        if let Some(child) = child
+            && child.start.line == c.pos.line
+            && (child.flow || (in_seq && matches!(child.kind, PKind::Map(_))))
+        {
+            child.comments.insert(0, (0, c.text.clone()));
+            return;
+        }
+    }
     node.comments.push((idx, c.text.clone()));
 }
 
@@ -576,7 +597,7 @@ fn pad(out: &mut String, n: usize) {
     }
 }
 
-fn emit_map(out: &mut String, m: &Map, indent: usize) {
+fn emit_map(out: &mut String, m: &[(Key, Value)], indent: usize) {
     let mut first = true;
     for (k, v) in m {
         if !first {
@@ -654,8 +675,25 @@ fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
                 out.push('\n');
             }
             Value::Map(m) if !m.is_empty() => {
-                out.push_str("- ");
-                emit_map(out, m, inner);
+                // Comments heading the map are written above its dash, as go-yaml does.
+                let lead = m
+                    .iter()
+                    .take_while(|(k, _)| matches!(k, Key::Comment(_)))
+                    .count();
+                for (k, _) in &m[..lead] {
+                    if let Key::Comment(c) = k {
+                        out.push('#');
+                        out.push_str(c);
+                        out.push('\n');
+                        pad(out, indent);
+                    }
+                }
+                if lead == m.len() {
+                    out.push_str("- {}\n");
+                } else {
+                    out.push_str("- ");
+                    emit_map(out, &m[lead..], inner);
+                }
             }
             Value::Seq(items) if !items.is_empty() => {
                 out.push_str("- ");
