@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
     shortname = "sealedsecret",
     namespaced,
     status = "SealedSecretStatus",
+    derive = "Default",
+    derive = "PartialEq",
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[0].message"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[0].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#

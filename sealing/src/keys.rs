@@ -192,6 +192,16 @@ impl PrivateKey {
         Zeroizing::new(encode_pem(&block))
     }
 
+    /// A 32-byte key derived from this private key for `purpose` (HMAC-SHA256 keyed by the
+    /// PKCS#8 DER): lets the controller authenticate what it wrote without storing another secret.
+    pub fn derive_secret(&self, purpose: &[u8]) -> Zeroizing<[u8; 32]> {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.pkcs8_der);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     pub(crate) fn oaep_decrypt(
         &self,
         ciphertext: &[u8],

@@ -207,6 +207,16 @@ pub fn sealed_scope(sealed: &SealedSecret) -> Scope {
 /// Unseals a SealedSecret with `keys`, trying them in the order given. After the first value
 /// opens, the key that opened it is tried first for the others.
 pub fn unseal(sealed: &SealedSecret, keys: &[&PrivateKey]) -> Result<UnsealedSecret, UnsealError> {
+    unseal_parallel(sealed, keys, 1)
+}
+
+/// Like [`unseal`], opening up to `threads` values at once once the first value has shown which
+/// key to use.
+pub fn unseal_parallel(
+    sealed: &SealedSecret,
+    keys: &[&PrivateKey],
+    threads: usize,
+) -> Result<UnsealedSecret, UnsealError> {
     let name = sealed
         .metadata
         .name
@@ -230,7 +240,6 @@ pub fn unseal(sealed: &SealedSecret, keys: &[&PrivateKey]) -> Result<UnsealedSec
     out.metadata.name = Some(name);
     out.metadata.namespace = (!namespace.is_empty()).then_some(namespace);
 
-    let mut order: Vec<usize> = (0..keys.len()).collect();
     let mut errors = Vec::new();
     if let Some(legacy) = &sealed.spec.data {
         if !sealed.spec.encrypted_data.is_empty() {
@@ -238,33 +247,87 @@ pub fn unseal(sealed: &SealedSecret, keys: &[&PrivateKey]) -> Result<UnsealedSec
         }
         out.data = unseal_legacy(legacy, keys, &label, &mut out)?;
     }
+
+    let mut pending = Vec::new();
     for (key, encoded) in &sealed.spec.encrypted_data {
-        let Ok(bytes) = B64.decode(encoded.trim()) else {
-            errors.push(UnsealError::BadBase64 { key: key.clone() });
-            continue;
-        };
-        let ordered = order.iter().map(|&i| keys[i]);
-        match open_value(ordered, &label, &bytes) {
-            Ok(opened) => {
+        match B64.decode(encoded.trim()) {
+            Ok(bytes) => pending.push((key.as_str(), bytes)),
+            Err(_) => errors.push(UnsealError::BadBase64 { key: key.clone() }),
+        }
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let mut results = Vec::with_capacity(pending.len());
+    let mut rest = pending.as_slice();
+    // Open values one at a time until one succeeds: its key then goes first for all the others.
+    while let Some(((key, bytes), tail)) = rest.split_first() {
+        rest = tail;
+        let result = open_value(order.iter().map(|&i| keys[i]), &label, bytes);
+        if let Ok(opened) = &result {
+            let position = order[opened.key_index];
+            order.retain(|&i| i != position);
+            order.insert(0, position);
+        }
+        let opened_one = result.is_ok();
+        results.push((*key, result.map(|o| (o, order[0]))));
+        if opened_one {
+            break;
+        }
+    }
+    let threads = threads.clamp(1, rest.len().max(1));
+    let chunk_len = rest.len().div_ceil(threads).max(1);
+    let ordered_keys: Vec<&PrivateKey> = order.iter().map(|&i| keys[i]).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rest
+            .chunks(chunk_len)
+            .map(|chunk| {
+                let ordered_keys = &ordered_keys;
+                let order = &order;
+                let label = &label;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(key, bytes)| {
+                            let result = open_value(ordered_keys.iter().copied(), label, bytes)
+                                .map(|o| {
+                                    let position = order[o.key_index];
+                                    (o, position)
+                                });
+                            (*key, result)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            match handle.join() {
+                Ok(chunk) => results.extend(chunk),
+                Err(_) => errors.push(UnsealError::Template {
+                    key: String::new(),
+                    detail: "a decryption thread panicked".into(),
+                }),
+            }
+        }
+    });
+    for (key, result) in results {
+        match result {
+            Ok((opened, position)) => {
                 out.rsa_operations += opened.rsa_operations;
-                let key_position = order[opened.key_index];
-                out.opened_with.get_or_insert(key_position);
-                order.retain(|&i| i != key_position);
-                order.insert(0, key_position);
-                out.data.insert(key.clone(), opened.plaintext);
+                out.opened_with.get_or_insert(position);
+                out.data.insert(key.to_string(), opened.plaintext);
             }
             Err(source) => {
                 out.rsa_operations += keys.len();
                 errors.push(UnsealError::Open {
-                    key: key.clone(),
+                    key: key.to_string(),
                     source,
-                })
+                });
             }
         }
     }
     if let Err(e) = apply_template_data(template, sealed, &mut out.data) {
         errors.push(e);
     }
+    errors.sort_by_key(|e| e.to_string());
     match errors.len() {
         0 => Ok(out),
         1 => Err(errors.remove(0)),

@@ -243,3 +243,31 @@ fn values_we_seal_open_with_the_reference_procedure() {
         results.last()
     );
 }
+
+#[test]
+fn parallel_unsealing_gives_the_same_secret_with_one_rsa_operation_per_value_after_the_first() {
+    let (key1, key2) = (key("key1"), key("key2"));
+    let mut secret = input_secret("opaque");
+    let mut data = std::collections::BTreeMap::new();
+    for i in 0..9 {
+        data.insert(
+            format!("k{i}"),
+            k8s_openapi::ByteString(vec![b'a' + i as u8; 10 + i]),
+        );
+    }
+    secret.data = Some(data);
+    secret.string_data = None;
+    let sealed = seal_secret(&secret, key2.public_key(), &SealSecretOptions::default()).unwrap();
+    let sequential = unseal(&sealed, &[&key1, &key2]).unwrap();
+    let parallel = sealing::secret::unseal_parallel(&sealed, &[&key1, &key2], 4).unwrap();
+    assert_eq!(sequential.data, parallel.data);
+    assert_eq!(parallel.opened_with, Some(1));
+    // 2 operations for the first value (key1 misses), then 1 per value.
+    assert_eq!(parallel.rsa_operations, 2 + 8);
+    assert_eq!(sequential.rsa_operations, 2 + 8);
+
+    let derived = key1.derive_secret(b"purpose");
+    assert_eq!(derived, key1.derive_secret(b"purpose"));
+    assert_ne!(derived, key2.derive_secret(b"purpose"));
+    assert_ne!(derived, key1.derive_secret(b"other"));
+}

@@ -1,1 +1,7 @@
-//! SealedSecret to Secret: the key manager, the reconciler and the HTTP endpoints.
+//! SealedSecret to Secret: the key ring and key manager, the reconciler, the HTTP endpoints.
+
+pub mod desired;
+pub mod keyring;
+pub mod keys;
+pub mod metrics;
+pub mod reconcile;

@@ -1,0 +1,276 @@
+//! The key manager: loads the sealing key Secrets (Bitnami's included) and keeps watching them,
+//! makes the first key on an empty cluster and renews keys on schedule. Keys are never deleted.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::watcher;
+use sealing::{Certificate, PrivateKey};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use super::keyring::{KeyRing, SealingKey};
+
+pub const LABEL_KEY: &str = sealing::secret::LABEL_SEALING_KEY;
+pub const ACTIVE_SELECTOR: &str = "sealedsecrets.bitnami.com/sealed-secrets-key=active";
+
+/// Settings of the key manager (Bitnami's flag names).
+#[derive(Clone, Debug)]
+pub struct KeyConfig {
+    pub namespace: String,
+    pub prefix: String,
+    pub key_size: usize,
+    pub key_ttl: Duration,
+    pub my_cn: String,
+    /// Zero disables periodic renewal.
+    pub renew_period: Duration,
+    pub cutoff: Option<OffsetDateTime>,
+    pub extra_labels: Vec<(String, String)>,
+    pub extra_annotations: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyManagerError {
+    #[error("key Secret {name}: {detail}")]
+    BadKeySecret { name: String, detail: String },
+    #[error("cannot generate a sealing key: {0}")]
+    Generate(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// Reads a key Secret: `tls.key` (PKCS#1 or PKCS#8 PEM) and `tls.crt`.
+pub fn parse_key_secret(secret: &Secret) -> Result<SealingKey, KeyManagerError> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    let bad = |detail: &str| KeyManagerError::BadKeySecret {
+        name: name.clone(),
+        detail: detail.to_string(),
+    };
+    let field = |key: &str| -> Result<zeroize::Zeroizing<String>, KeyManagerError> {
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .ok_or_else(|| bad(&format!("has no {key}")))?;
+        String::from_utf8(bytes.0.clone())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| bad(&format!("{key} is not PEM text")))
+    };
+    let private =
+        PrivateKey::from_pem(&field("tls.key")?).map_err(|e| bad(&format!("tls.key: {e}")))?;
+    let certificate =
+        Certificate::from_pem(&field("tls.crt")?).map_err(|e| bad(&format!("tls.crt: {e}")))?;
+    if certificate.public_key() != private.public_key() {
+        return Err(bad("tls.crt does not belong to tls.key"));
+    }
+    let created = secret
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.0.as_second()).ok());
+    Ok(SealingKey::new(private, certificate, name, created))
+}
+
+/// Whether a new key is due: none yet, the newest is older than the cutoff, or older than the
+/// renewal period.
+pub fn needs_new_key(newest: Option<&SealingKey>, now: OffsetDateTime, config: &KeyConfig) -> bool {
+    let Some(newest) = newest else { return true };
+    let born = newest.certificate.not_before().max(newest.created);
+    if config.cutoff.is_some_and(|cutoff| born < cutoff) {
+        return true;
+    }
+    !config.renew_period.is_zero() && now - born >= config.renew_period
+}
+
+/// How long until the next renewal is due (`None`: renewal disabled).
+pub fn until_next_renewal(
+    newest: Option<&SealingKey>,
+    now: OffsetDateTime,
+    config: &KeyConfig,
+) -> Option<Duration> {
+    if config.renew_period.is_zero() {
+        return None;
+    }
+    let Some(newest) = newest else {
+        return Some(Duration::ZERO);
+    };
+    let born = newest.certificate.not_before().max(newest.created);
+    let due = born + config.renew_period;
+    Some(Duration::try_from(due - now).unwrap_or(Duration::ZERO))
+}
+
+/// Generates a key pair and stores it as a new key Secret (`generateName: <prefix>`).
+pub async fn create_key(
+    client: &kube::Client,
+    config: &KeyConfig,
+) -> Result<SealingKey, KeyManagerError> {
+    let (bits, cn, ttl) = (config.key_size, config.my_cn.clone(), config.key_ttl);
+    // RSA-4096 generation takes a second or more: keep it off the async workers.
+    let (private, certificate) = tokio::task::spawn_blocking(move || {
+        let private =
+            PrivateKey::generate(bits).map_err(|e| KeyManagerError::Generate(e.to_string()))?;
+        let certificate = Certificate::self_signed(&private, &cn, ttl)
+            .map_err(|e| KeyManagerError::Generate(e.to_string()))?;
+        Ok::<_, KeyManagerError>((private, certificate))
+    })
+    .await
+    .map_err(|e| KeyManagerError::Generate(e.to_string()))??;
+
+    let mut labels: std::collections::BTreeMap<String, String> =
+        config.extra_labels.iter().cloned().collect();
+    labels.insert(LABEL_KEY.into(), "active".into());
+    let annotations: std::collections::BTreeMap<String, String> =
+        config.extra_annotations.iter().cloned().collect();
+    let key_pem = private
+        .to_pkcs1_pem()
+        .map_err(|e| KeyManagerError::Generate(e.to_string()))?;
+    let mut data = std::collections::BTreeMap::new();
+    data.insert(
+        "tls.key".to_string(),
+        ByteString(key_pem.as_bytes().to_vec()),
+    );
+    data.insert(
+        "tls.crt".to_string(),
+        ByteString(certificate.to_pem().into_bytes()),
+    );
+    let secret = Secret {
+        metadata: ObjectMeta {
+            // Named here rather than by `generateName`, as the API server would: same shape.
+            name: Some(format!("{}{}", config.prefix, random_suffix())),
+            namespace: Some(config.namespace.clone()),
+            labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
+    let mut created = api.create(&PostParams::default(), &secret).await?;
+    sealing::secret::wipe_secret(&mut created);
+    let name = created.metadata.name.clone().unwrap_or_default();
+    // The certificate is public; Bitnami logs it too, so that users can seal right away.
+    tracing::info!(secret = %name, certificate = %certificate.to_pem(), "new sealing key created");
+    Ok(SealingKey::new(
+        private,
+        certificate,
+        name,
+        Some(OffsetDateTime::now_utc()),
+    ))
+}
+
+/// Five characters as Kubernetes' `generateName` appends (no vowels, no look-alike digits).
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bytes = [0u8; 5];
+    // Names need no secrecy, but AWS-LC's generator is already here and cannot fail in practice.
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Loads a key Secret into the ring, logging (never failing on) a bad one.
+fn load_into(ring: &KeyRing, secret: &Secret) -> bool {
+    match parse_key_secret(secret) {
+        Ok(key) => {
+            let name = key.secret_name.clone();
+            let changed = ring.insert(key);
+            if changed {
+                tracing::info!(secret = %name, "sealing key loaded");
+            }
+            changed
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ignoring a key Secret that cannot be read");
+            false
+        }
+    }
+}
+
+/// Keeps `ring` equal to the active key Secrets: picks up keys restored from backup or added by
+/// hand, and drops keys relabelled (e.g. `compromised`) or deleted. `loaded` turns true once the
+/// first full listing is in; `changes` ticks after every change (to re-check failed objects).
+pub async fn watch_keys(
+    client: kube::Client,
+    config: KeyConfig,
+    ring: KeyRing,
+    loaded: watch::Sender<bool>,
+    changes: tokio::sync::mpsc::UnboundedSender<()>,
+) {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
+    // Installs from before key labels (Bitnami < 0.9) keep their key in a Secret named the prefix.
+    if let Ok(Some(legacy)) = api.get_opt(&config.prefix).await {
+        load_into(&ring, &legacy);
+    }
+    let mut stream = watcher(api, watcher::Config::default().labels(ACTIVE_SELECTOR)).boxed();
+    let mut initial_names = Vec::new();
+    while let Some(event) = stream.next().await {
+        let changed = match event {
+            Ok(watcher::Event::Init) => {
+                initial_names.clear();
+                false
+            }
+            Ok(watcher::Event::InitApply(secret)) => {
+                initial_names.push(secret.metadata.name.clone().unwrap_or_default());
+                load_into(&ring, &secret)
+            }
+            Ok(watcher::Event::InitDone) => {
+                let _ = loaded.send(true);
+                true
+            }
+            Ok(watcher::Event::Apply(secret)) => load_into(&ring, &secret),
+            Ok(watcher::Event::Delete(secret)) => {
+                let name = secret.metadata.name.unwrap_or_default();
+                let removed = ring.remove(&name);
+                if removed {
+                    tracing::warn!(secret = %name, "sealing key no longer active: removed from the key ring");
+                }
+                removed
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "watching key Secrets failed; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                false
+            }
+        };
+        if changed {
+            let _ = changes.send(());
+        }
+    }
+}
+
+/// Makes the first key when there is none, then renews on schedule. Run on the leader only.
+pub async fn renew_keys(
+    client: kube::Client,
+    config: KeyConfig,
+    ring: KeyRing,
+    changes: tokio::sync::mpsc::UnboundedSender<()>,
+) {
+    loop {
+        let now = OffsetDateTime::now_utc();
+        let newest = ring.newest();
+        if needs_new_key(newest.as_deref(), now, &config) {
+            match create_key(&client, &config).await {
+                Ok(key) => {
+                    ring.insert(key);
+                    let _ = changes.send(());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot create a sealing key; retrying in 30s");
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                }
+            }
+            continue;
+        }
+        let wait = until_next_renewal(ring.newest().as_deref(), now, &config)
+            .unwrap_or(Duration::from_secs(3600));
+        // Wake at least hourly so keys added or removed meanwhile are taken into account.
+        tokio::time::sleep(wait.clamp(Duration::from_secs(1), Duration::from_secs(3600))).await;
+    }
+}

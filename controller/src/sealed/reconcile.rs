@@ -1,0 +1,332 @@
+//! The SealedSecret reconciler: thin Kubernetes I/O around the decisions in `desired`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crds::SealedSecret;
+use futures::{Stream, StreamExt as _};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::watcher;
+use kube::{Resource as _, ResourceExt as _};
+
+use super::desired::{self, ANNOTATION_KEY, Outcome, Plan, WriteMode};
+use super::keyring::KeyRing;
+use super::metrics::{ConditionLabels, SealedMetrics};
+
+/// What every reconcile needs.
+pub struct Context {
+    pub client: kube::Client,
+    pub keys: KeyRing,
+    pub metrics: SealedMetrics,
+    pub recorder: Option<Recorder>,
+    pub update_status: bool,
+    /// Values of one SealedSecret opened at once.
+    pub unseal_threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("SealedSecret has no namespace or name")]
+    Unnamed,
+    #[error("no sealing key is loaded yet")]
+    NoKeys,
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("unsealing was interrupted: {0}")]
+    Interrupted(String),
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Decrypts and writes; the Secret is left untouched on any failure.
+async fn unseal_and_write(
+    sealed: &Arc<SealedSecret>,
+    existing: Option<&Secret>,
+    mode: WriteMode,
+    api: &Api<Secret>,
+    ctx: &Context,
+) -> Result<Outcome, ReconcileError> {
+    let preferred = existing
+        .and_then(|s| s.metadata.annotations.as_ref())
+        .and_then(|a| a.get(ANNOTATION_KEY))
+        .cloned();
+    let keys = ctx.keys.try_order(preferred.as_deref());
+    if keys.is_empty() {
+        return Err(ReconcileError::NoKeys);
+    }
+    let job_sealed = Arc::clone(sealed);
+    let threads = ctx.unseal_threads;
+    let job_keys = keys.clone();
+    // RSA work is CPU-bound: keep it off the async workers.
+    let unsealed = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&sealing::PrivateKey> = job_keys.iter().map(|k| &k.private).collect();
+        sealing::secret::unseal_parallel(&job_sealed, &refs, threads)
+    })
+    .await
+    .map_err(|e| ReconcileError::Interrupted(e.to_string()))?;
+    let unsealed = match unsealed {
+        Ok(u) => u,
+        Err(e) => {
+            ctx.metrics.rsa_operations.inc_by(keys.len() as u64);
+            return Ok(Outcome::Failed {
+                reason: "UnsealFailed",
+                message: e.to_string(),
+            });
+        }
+    };
+    ctx.metrics
+        .rsa_operations
+        .inc_by(unsealed.rsa_operations as u64);
+    let key = &keys[unsealed.opened_with.unwrap_or(0)];
+    let mut secret = desired::desired_secret(sealed, &unsealed, key, existing, mode);
+    if let Some(conflict) = existing.and_then(|e| desired::immutable_conflict(e, &secret)) {
+        sealing::secret::wipe_secret(&mut secret);
+        return Ok(Outcome::Failed {
+            reason: "UpdateFailed",
+            message: conflict,
+        });
+    }
+    let name = sealed.name_any();
+    let result = match mode {
+        WriteMode::Create => api.create(&PostParams::default(), &secret).await,
+        WriteMode::Replace | WriteMode::Patch => {
+            api.replace(&name, &PostParams::default(), &secret).await
+        }
+    };
+    sealing::secret::wipe_secret(&mut secret);
+    let mut written = result?;
+    sealing::secret::wipe_secret(&mut written);
+    Ok(Outcome::Synced)
+}
+
+pub async fn reconcile(
+    sealed: Arc<SealedSecret>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let namespace = sealed.namespace().ok_or(ReconcileError::Unnamed)?;
+    let name = sealed
+        .metadata
+        .name
+        .clone()
+        .ok_or(ReconcileError::Unnamed)?;
+    ctx.metrics.unseal_requests.inc();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = match api.get_opt(&name).await {
+        Ok(existing) => existing,
+        Err(e) => {
+            ctx.metrics.error("fetch", &namespace);
+            return Err(e.into());
+        }
+    };
+    let plan = desired::plan(&sealed, existing.as_ref(), &ctx.keys);
+    let (outcome, wrote) = match plan {
+        Plan::UpToDate => {
+            ctx.metrics.skipped_unchanged.inc();
+            (Outcome::Synced, false)
+        }
+        Plan::Refuse(message) => (
+            Outcome::Failed {
+                reason: "Unmanaged",
+                message,
+            },
+            false,
+        ),
+        Plan::Unseal(mode) => {
+            match unseal_and_write(&sealed, existing.as_ref(), mode, &api, &ctx).await {
+                Ok(outcome) => (outcome, true),
+                Err(ReconcileError::Kube(e)) => {
+                    ctx.metrics.error("update", &namespace);
+                    report(
+                        &sealed,
+                        &ctx,
+                        &Outcome::Failed {
+                            reason: "UpdateFailed",
+                            message: e.to_string(),
+                        },
+                        true,
+                    )
+                    .await;
+                    return Err(ReconcileError::Kube(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if let Outcome::Failed { reason, .. } = &outcome {
+        let metric_reason = match *reason {
+            "Unmanaged" => "unmanaged",
+            "UpdateFailed" => "update",
+            _ => "unseal",
+        };
+        ctx.metrics.error(metric_reason, &namespace);
+    }
+    report(&sealed, &ctx, &outcome, wrote).await;
+    Ok(match outcome {
+        Outcome::Synced => Action::await_change(),
+        // A foreign Secret may be annotated later; it is not watched, so look again.
+        Outcome::Failed {
+            reason: "Unmanaged",
+            ..
+        } => Action::requeue(Duration::from_secs(300)),
+        // Undecryptable objects wait for a spec change or a key change (reconcile-all).
+        Outcome::Failed { .. } => Action::await_change(),
+    })
+}
+
+/// Status, event, condition metric and log line for one outcome.
+async fn report(sealed: &SealedSecret, ctx: &Context, outcome: &Outcome, wrote: bool) {
+    let namespace = sealed.namespace().unwrap_or_default();
+    let name = sealed.name_any();
+    let instance = sealed
+        .labels()
+        .get("app.kubernetes.io/instance")
+        .cloned()
+        .unwrap_or_default();
+    let condition_value = if *outcome == Outcome::Synced { 1 } else { -1 };
+    ctx.metrics
+        .condition_info
+        .get_or_create(&ConditionLabels {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            condition: "Synced".into(),
+            ss_app_kubernetes_io_instance: instance,
+        })
+        .set(condition_value);
+    let event = match outcome {
+        Outcome::Synced => {
+            if wrote {
+                tracing::info!(%namespace, %name, "SealedSecret unsealed");
+            }
+            wrote.then(|| Event {
+                type_: EventType::Normal,
+                reason: "Unsealed".into(),
+                note: Some("SealedSecret unsealed successfully".into()),
+                action: "Unseal".into(),
+                secondary: None,
+            })
+        }
+        Outcome::Failed { reason, message } => {
+            tracing::warn!(%namespace, %name, reason, %message, "SealedSecret not synced");
+            Some(Event {
+                type_: EventType::Warning,
+                reason: if *reason == "UnsealFailed" {
+                    "ErrUnsealFailed"
+                } else {
+                    "ErrUpdateFailed"
+                }
+                .into(),
+                note: Some(message.clone()),
+                action: "Unseal".into(),
+                secondary: None,
+            })
+        }
+    };
+    if let (Some(recorder), Some(event)) = (&ctx.recorder, event)
+        && let Err(e) = recorder.publish(&event, &sealed.object_ref(&())).await
+    {
+        tracing::debug!(error = %e, "cannot publish event");
+    }
+    if ctx.update_status
+        && let Some(status) = desired::next_status(sealed, outcome, &now_rfc3339())
+    {
+        let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+        let patch = serde_json::json!({ "status": status });
+        if let Err(e) = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            ctx.metrics.error("status", &namespace);
+            tracing::warn!(%namespace, %name, error = %e, "cannot update status");
+        }
+    }
+}
+
+pub fn error_policy(
+    sealed: Arc<SealedSecret>,
+    error: &ReconcileError,
+    _ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(namespace = ?sealed.namespace(), name = %sealed.name_any(), %error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// Which namespaces to watch.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    All,
+    Namespaces(Vec<String>),
+}
+
+/// Runs the reconciler until `shutdown`. Watches SealedSecrets and only the Secrets we own.
+pub async fn run(
+    ctx: Arc<Context>,
+    scope: Scope,
+    label_selector: Option<String>,
+    key_changes: impl Stream<Item = ()> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let sealed_config = match &label_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let owned_config = watcher::Config::default().labels(&format!("{}=true", desired::LABEL_OWNED));
+    let client = ctx.client.clone();
+    let apis: Vec<(Api<SealedSecret>, Api<Secret>)> = match scope {
+        Scope::All => vec![(Api::all(client.clone()), Api::all(client))],
+        Scope::Namespaces(namespaces) => namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                )
+            })
+            .collect(),
+    };
+    // One key-change stream, fanned out to every per-namespace controller.
+    let (tick_tx, _) = tokio::sync::broadcast::channel::<()>(16);
+    let forward = {
+        let tick_tx = tick_tx.clone();
+        async move {
+            futures::pin_mut!(key_changes);
+            while key_changes.next().await.is_some() {
+                let _ = tick_tx.send(());
+            }
+        }
+    };
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    let controllers = apis.into_iter().map(|(sealed_api, secret_api)| {
+        let ticks = tokio_stream_from(tick_tx.subscribe());
+        Controller::new(sealed_api, sealed_config.clone())
+            .owns(secret_api, owned_config.clone())
+            .reconcile_all_on(ticks)
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile, error_policy, Arc::clone(&ctx))
+            .for_each(|result| async move {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "reconcile error");
+                }
+            })
+    });
+    let all = futures::future::join_all(controllers);
+    futures::future::select(Box::pin(all), Box::pin(forward)).await;
+}
+
+fn tokio_stream_from(
+    rx: tokio::sync::broadcast::Receiver<()>,
+) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(((), rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    })
+}

@@ -1,0 +1,466 @@
+//! The SealedSecret reconciler against an in-memory Kubernetes API (kube-fake-client): what a
+//! user sees in the cluster after each reconcile.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use controller::sealed::desired::{ANNOTATION_MANAGED, ANNOTATION_PATCH, LABEL_OWNED};
+use controller::sealed::keyring::{KeyOrder, KeyRing, SealingKey};
+use controller::sealed::keys::{KeyConfig, create_key, parse_key_secret};
+use controller::sealed::metrics::SealedMetrics;
+use controller::sealed::reconcile::{Context, reconcile};
+use crds::SealedSecret;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, PostParams};
+use kube_fake_client::ClientBuilder;
+
+const CANARY: &str = "canary-5e1f-do-not-log";
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sealing/tests/fixtures/sealed-secrets")
+        .join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(fixture(rel)).unwrap()
+}
+
+fn sealing_key(name: &str) -> SealingKey {
+    let private = sealing::PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap();
+    let cert = sealing::Certificate::from_pem(&read(&format!("keys/{name}.crt"))).unwrap();
+    SealingKey::new(private, cert, format!("sealed-secrets-key{name}"), None)
+}
+
+fn key_ring() -> KeyRing {
+    let ring = KeyRing::new(KeyOrder::CertNotBefore);
+    ring.insert(sealing_key("key1"));
+    ring.insert(sealing_key("key2"));
+    ring
+}
+
+fn with_uid(mut sealed: SealedSecret, uid: &str) -> SealedSecret {
+    sealed.metadata.uid = Some(uid.into());
+    sealed.metadata.generation = Some(1);
+    sealed
+}
+
+fn fixture_sealed(name: &str) -> SealedSecret {
+    with_uid(
+        serde_yaml::from_str(&read(&format!("sealedsecrets/{name}.yaml"))).unwrap(),
+        &format!("uid-{name}"),
+    )
+}
+
+/// A SealedSecret holding the canary value, sealed for key2.
+fn canary_sealed(name: &str, namespace: &str) -> SealedSecret {
+    let mut data = BTreeMap::new();
+    data.insert(
+        "password".to_string(),
+        ByteString(CANARY.as_bytes().to_vec()),
+    );
+    data.insert("user".to_string(), ByteString(b"admin".to_vec()));
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    let key2 = sealing_key("key2");
+    let sealed =
+        sealing::seal_secret(&secret, key2.private.public_key(), &Default::default()).unwrap();
+    with_uid(sealed, &format!("uid-{name}"))
+}
+
+struct World {
+    ctx: Arc<Context>,
+    sealed_api: Api<SealedSecret>,
+    secrets: Api<Secret>,
+}
+
+async fn world(objects: Vec<SealedSecret>, secrets: Vec<Secret>) -> World {
+    let mut builder = ClientBuilder::new()
+        .with_resource::<SealedSecret>()
+        .with_status_subresource::<SealedSecret>();
+    for o in objects {
+        builder = builder.with_object(o);
+    }
+    for s in secrets {
+        builder = builder.with_object(s);
+    }
+    let client = builder.build().await.unwrap();
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        keys: key_ring(),
+        metrics: SealedMetrics::default(),
+        recorder: None,
+        update_status: true,
+        unseal_threads: 2,
+    });
+    World {
+        sealed_api: Api::namespaced(client.clone(), "default"),
+        secrets: Api::namespaced(client, "default"),
+        ctx,
+    }
+}
+
+impl World {
+    async fn reconcile(&self, name: &str) {
+        let sealed = self.sealed_api.get(name).await.unwrap();
+        reconcile(Arc::new(sealed), Arc::clone(&self.ctx))
+            .await
+            .unwrap();
+    }
+
+    async fn condition(&self, name: &str) -> crds::SealedSecretCondition {
+        let sealed = self.sealed_api.get_status(name).await.unwrap();
+        sealed.status.unwrap().conditions.remove(0)
+    }
+
+    fn rsa(&self) -> u64 {
+        self.ctx.metrics.rsa_operations.get()
+    }
+}
+
+#[tokio::test]
+async fn creates_the_secret_then_skips_unchanged_objects_without_rsa_work() {
+    let w = world(vec![fixture_sealed("tls-typed")], vec![]).await;
+    let sealed = sealed_api_get(&w, "web", "site-tls").await;
+    reconcile(Arc::new(sealed), Arc::clone(&w.ctx))
+        .await
+        .unwrap();
+    let expected: Secret = serde_yaml::from_str(&read("expected-secrets/tls-typed.yaml")).unwrap();
+    // The fixture lives in namespace "web".
+    let secrets: Api<Secret> = Api::namespaced(w.ctx.client.clone(), "web");
+    let secret = secrets.get("site-tls").await.unwrap();
+    assert_eq!(secret.data, expected.data);
+    assert_eq!(secret.type_, expected.type_);
+    assert_eq!(secret.metadata.labels.as_ref().unwrap()["app"], "web");
+    assert_eq!(
+        secret.metadata.labels.as_ref().unwrap()[LABEL_OWNED],
+        "true"
+    );
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+        ("SealedSecret", "uid-tls-typed", Some(true))
+    );
+    let after_first = w.rsa();
+    assert!(after_first >= 2);
+
+    // Resync or restart: nothing to decrypt.
+    let sealed = sealed_api_get(&w, "web", "site-tls").await;
+    reconcile(Arc::new(sealed), Arc::clone(&w.ctx))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.rsa(),
+        after_first,
+        "no RSA operation for an unchanged SealedSecret"
+    );
+    assert_eq!(w.ctx.metrics.skipped_unchanged.get(), 1);
+}
+
+async fn sealed_api_get(w: &World, ns: &str, name: &str) -> SealedSecret {
+    Api::<SealedSecret>::namespaced(w.ctx.client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_hand_edited_secret_is_restored_and_status_says_synced() {
+    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    w.reconcile("db").await;
+    let condition = w.condition("db").await;
+    assert_eq!(
+        (condition.type_.as_str(), condition.status.as_str()),
+        ("Synced", "True")
+    );
+    assert_eq!(
+        w.sealed_api
+            .get_status("db")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .observed_generation,
+        Some(1)
+    );
+
+    let mut edited = w.secrets.get("db").await.unwrap();
+    edited
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("password".into(), ByteString(b"changed by hand".to_vec()));
+    w.secrets
+        .replace("db", &PostParams::default(), &edited)
+        .await
+        .unwrap();
+    let before = w.rsa();
+    w.reconcile("db").await;
+    assert!(w.rsa() > before, "drift forces a decryption");
+    let restored = w.secrets.get("db").await.unwrap();
+    assert_eq!(restored.data.unwrap()["password"].0, CANARY.as_bytes());
+}
+
+#[tokio::test]
+async fn an_undecryptable_update_leaves_the_secret_exactly_as_it_was() {
+    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    w.reconcile("db").await;
+    let good = w.secrets.get("db").await.unwrap();
+
+    // Replace one value with one sealed for a key the controller does not hold.
+    let unrelated = sealing::PrivateKey::from_pem(&read("keys/unrelated.pem")).unwrap();
+    let mut sealed = w.sealed_api.get("db").await.unwrap();
+    let bad = sealing::seal_value(unrelated.public_key(), b"default/db", b"x").unwrap();
+    sealed.spec.encrypted_data.insert(
+        "password".into(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bad),
+    );
+    sealed.metadata.generation = Some(2);
+    w.sealed_api
+        .replace("db", &PostParams::default(), &sealed)
+        .await
+        .unwrap();
+    w.reconcile("db").await;
+
+    let after = w.secrets.get("db").await.unwrap();
+    assert_eq!(after.data, good.data);
+    assert_eq!(after.metadata.annotations, good.metadata.annotations);
+    let condition = w.condition("db").await;
+    assert_eq!(condition.status, "False");
+    assert_eq!(condition.reason.as_deref(), Some("UnsealFailed"));
+    let message = condition.message.unwrap();
+    assert!(
+        message.contains("\"password\"") && message.contains("no key could decrypt"),
+        "{message}"
+    );
+    assert!(!message.contains(CANARY));
+}
+
+#[tokio::test]
+async fn a_changed_sealed_secret_updates_the_secret() {
+    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    w.reconcile("db").await;
+    let mut newer = canary_sealed("db", "default");
+    let current = w.sealed_api.get("db").await.unwrap();
+    newer.metadata.resource_version = current.metadata.resource_version;
+    newer.spec.template.metadata.as_mut().unwrap().labels =
+        Some(BTreeMap::from([("tier".to_string(), "db".to_string())]));
+    newer.spec.encrypted_data.remove("user");
+    w.sealed_api
+        .replace("db", &PostParams::default(), &newer)
+        .await
+        .unwrap();
+    w.reconcile("db").await;
+    let secret = w.secrets.get("db").await.unwrap();
+    assert_eq!(
+        secret.data.unwrap().keys().collect::<Vec<_>>(),
+        vec!["password"]
+    );
+    assert_eq!(secret.metadata.labels.unwrap()["tier"], "db");
+}
+
+fn foreign_secret(annotations: &[(&str, &str)]) -> Secret {
+    Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("db".into()),
+            namespace: Some("default".into()),
+            annotations: Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            labels: Some(BTreeMap::from([("team".to_string(), "a".to_string())])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "other".to_string(),
+            ByteString(b"keep me".to_vec()),
+        )])),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_secret_is_never_touched() {
+    let w = world(
+        vec![canary_sealed("db", "default")],
+        vec![foreign_secret(&[])],
+    )
+    .await;
+    w.reconcile("db").await;
+    let secret = w.secrets.get("db").await.unwrap();
+    assert_eq!(
+        secret.data.unwrap().keys().collect::<Vec<_>>(),
+        vec!["other"]
+    );
+    assert!(secret.metadata.owner_references.is_none());
+    let condition = w.condition("db").await;
+    assert_eq!(condition.reason.as_deref(), Some("Unmanaged"));
+    assert!(condition.message.unwrap().contains("managed"));
+    assert_eq!(w.rsa(), 0, "nothing decrypted for a refused object");
+}
+
+#[tokio::test]
+async fn a_managed_secret_is_taken_over_and_a_patch_secret_is_merged() {
+    let w = world(
+        vec![canary_sealed("db", "default")],
+        vec![foreign_secret(&[(ANNOTATION_MANAGED, "true")])],
+    )
+    .await;
+    w.reconcile("db").await;
+    let secret = w.secrets.get("db").await.unwrap();
+    assert_eq!(
+        secret.data.unwrap().keys().collect::<Vec<_>>(),
+        vec!["password", "user"]
+    );
+    assert_eq!(secret.metadata.owner_references.unwrap()[0].uid, "uid-db");
+
+    let w = world(
+        vec![canary_sealed("db", "default")],
+        vec![foreign_secret(&[(ANNOTATION_PATCH, "true")])],
+    )
+    .await;
+    w.reconcile("db").await;
+    let secret = w.secrets.get("db").await.unwrap();
+    assert_eq!(
+        secret.data.as_ref().unwrap().keys().collect::<Vec<_>>(),
+        vec!["other", "password", "user"]
+    );
+    assert_eq!(secret.metadata.labels.as_ref().unwrap()["team"], "a");
+    assert!(
+        secret.metadata.owner_references.is_none(),
+        "patch does not take ownership"
+    );
+    // Patched and unchanged: the next reconcile decrypts nothing.
+    let before = w.rsa();
+    w.reconcile("db").await;
+    assert_eq!(w.rsa(), before);
+}
+
+fn key_config() -> KeyConfig {
+    KeyConfig {
+        namespace: "kube-system".into(),
+        prefix: "sealed-secrets-key".into(),
+        key_size: 2048,
+        key_ttl: std::time::Duration::from_secs(3600 * 24),
+        my_cn: "test".into(),
+        renew_period: std::time::Duration::from_secs(30 * 24 * 3600),
+        cutoff: None,
+        extra_labels: vec![],
+        extra_annotations: vec![],
+    }
+}
+
+#[tokio::test]
+async fn an_empty_cluster_gets_a_key_secret_bitnami_can_read_and_existing_keys_load() {
+    let key1: Secret = serde_yaml::from_str(&read("keys/key1-secret.yaml")).unwrap();
+    let client = ClientBuilder::new()
+        .with_object(key1)
+        .build()
+        .await
+        .unwrap();
+    let api: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let listed = api
+        .list(&ListParams::default().labels(controller::sealed::keys::ACTIVE_SELECTOR))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let existing = parse_key_secret(&listed.items[0]).unwrap();
+    assert_eq!(
+        existing.id,
+        sealing_key("key1").id,
+        "Bitnami's key Secret loads as is"
+    );
+
+    let created = create_key(&client, &key_config()).await.unwrap();
+    let all = api
+        .list(&ListParams::default().labels(controller::sealed::keys::ACTIVE_SELECTOR))
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 2);
+    let stored = all
+        .items
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(created.secret_name.as_str()))
+        .unwrap();
+    assert!(created.secret_name.starts_with("sealed-secrets-key"));
+    assert_eq!(stored.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert_eq!(parse_key_secret(stored).unwrap().id, created.id);
+    let pem = String::from_utf8(stored.data.as_ref().unwrap()["tls.key"].0.clone()).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"),
+        "PKCS#1 as Bitnami writes it"
+    );
+}
+
+/// Captures every log line of the reconciler while it handles a canary value.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_canary_value_never_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    w.reconcile("db").await;
+    let mut edited = w.secrets.get("db").await.unwrap();
+    edited
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("user".into(), ByteString(CANARY.as_bytes().to_vec()));
+    w.secrets
+        .replace("db", &PostParams::default(), &edited)
+        .await
+        .unwrap();
+    w.reconcile("db").await;
+    let mut broken = w.sealed_api.get("db").await.unwrap();
+    broken
+        .spec
+        .encrypted_data
+        .insert("password".into(), "not base64 !".into());
+    w.sealed_api
+        .replace("db", &PostParams::default(), &broken)
+        .await
+        .unwrap();
+    w.reconcile("db").await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("SealedSecret unsealed"),
+        "logging was captured: {logs}"
+    );
+    assert!(logs.contains("SealedSecret not synced"));
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, CANARY);
+    assert!(
+        !logs.contains(CANARY) && !logs.contains(&encoded),
+        "canary leaked into logs"
+    );
+}
