@@ -442,3 +442,49 @@ fn extract_prints_like_sops() {
         .success()
     );
 }
+
+#[test]
+fn comment_placement_matches_go_yaml() {
+    // Where a comment lands decides its additional data: sops must read our files' comments
+    // back, and print them where it prints its own.
+    let cases = [
+        "a:\n  b:\n    c: 1\n  # cmt\ne: 3\n",
+        "a:\n  b:\n    - 1\n  # cmt\ne: 3\n",
+        "a:\n  b:\n    c: 1\n# cmt\ne: 3\n",
+        "a:\n  - b:\n      c: 1\n    # cmt\n  - d\n",
+        "a:\n  b:\n    c: 1\n\n  # cmt\ne: 3\n",
+        "a:\n  b:\n    c: 1\n  # cmt\n  d: 2\n",
+        "list:\n  - a: 1\n  # cmt\nother: x\n",
+        "a:\n  b:\n    c: 1\n  # c1\n  # c2\ne: 3\n",
+        "a:\n  b:\n    c: 1\n    # deep\n  # mid\ne: 3\n",
+        "a:\n  b:\n    c: 1\n  # mid\n    # deeper-after\ne: 3\n",
+        "# top\na:\n  b: 1\n  # x\n# y\nc: 2\n",
+        "k: v # trailing\nl: [1, 2] # on flow\nm:\n  - n: 1 # on item map\n  - 2 # on item\n",
+        "a: \"\"   # after empty quoted\nb: 'it''s' # after single quoted\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (i, case) in cases.iter().enumerate() {
+        let name = format!("c{i}.yaml");
+        std::fs::write(d.join(&name), case).unwrap();
+        let o = ours_ok(d, &["encrypt", "--age", R1, &name]);
+        let s = sops_ok(d, &["encrypt", "--age", R1, &name]);
+        std::fs::write(d.join("o.yaml"), &o).unwrap();
+        std::fs::write(d.join("s.yaml"), &s).unwrap();
+        let via_sops = sops(d, &["decrypt", "o.yaml"], "keys.txt");
+        assert!(
+            !String::from_utf8_lossy(&via_sops.stderr).contains("unencrypted comment"),
+            "case {i}: sops cannot read one of our comments back:\n{case}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&via_sops.stdout),
+            String::from_utf8_lossy(&sops_ok(d, &["decrypt", "s.yaml"])),
+            "case {i}:\n{case}"
+        );
+        assert_eq!(
+            ours_ok(d, &["decrypt", "s.yaml"]),
+            sops_ok(d, &["decrypt", "s.yaml"]),
+            "case {i}"
+        );
+    }
+}

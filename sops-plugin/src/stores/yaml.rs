@@ -322,11 +322,43 @@ fn is_yaml_float(s: &str) -> bool {
     i == b.len()
 }
 
+/// Index just past the closing quote of the quoted scalar opening at `start`.
+fn quoted_end(chars: &[char], start: usize, style: ScalarStyle) -> Option<usize> {
+    let q = if style == ScalarStyle::DoubleQuoted {
+        '"'
+    } else {
+        '\''
+    };
+    if chars.get(start) != Some(&q) {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < chars.len() {
+        let c = chars[i];
+        if q == '"' && c == '\\' {
+            i += 2;
+            continue;
+        }
+        if c == q {
+            if q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
+}
+
 struct Comment {
     pos: Pos,
     text: String,
     /// Trails content on its line (`key: value # text`).
     inline: bool,
+    /// Indented deeper than the next content line: it ends the blocks above it, and go-yaml
+    /// keeps it with the deepest of them.
+    foot: bool,
 }
 
 /// Finds comments: `#` at line start or after whitespace, outside quoted and block scalars.
@@ -334,6 +366,8 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
     let mut out = vec![];
     let mut idx = 0usize; // char index
     let mut ex = 0usize;
+    // First content column of each line that has content (1-based line numbers).
+    let mut content: Vec<(usize, usize)> = vec![];
     for (line, raw) in (1..).zip(src.split('\n')) {
         let chars: Vec<char> = raw.chars().collect();
         let mut first_non_space: Option<usize> = None;
@@ -352,6 +386,7 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
                     pos: Pos { line, col: eff_col },
                     text,
                     inline: first_non_space.is_some(),
+                    foot: false,
                 });
                 break;
             }
@@ -360,7 +395,33 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
             }
             prev_ws = c.is_whitespace();
         }
+        if let Some(c) = first_non_space {
+            content.push((line, c));
+        }
         idx += chars.len() + 1;
+    }
+    // A comment directly after content (or continuing such a comment at the same column) that
+    // is indented deeper than the next content line is a foot comment of the blocks it ends.
+    let mut prev_comment: Option<(usize, usize, bool)> = None; // (line, col, foot)
+    for c in out.iter_mut().filter(|c| !c.inline) {
+        let next = content
+            .iter()
+            .find(|(l, _)| *l > c.pos.line)
+            .map(|(_, col)| *col)
+            .unwrap_or(0);
+        let last_content = content
+            .iter()
+            .rev()
+            .find(|(l, _)| *l < c.pos.line)
+            .map(|(l, _)| *l);
+        let follows = match prev_comment {
+            Some((pl, pcol, pfoot)) if last_content.is_none_or(|lc| pl > lc) => {
+                pfoot && pcol == c.pos.col
+            }
+            _ => last_content.is_some(),
+        };
+        c.foot = follows && c.pos.col > next;
+        prev_comment = Some((c.pos.line, c.pos.col, c.foot));
     }
     out
 }
@@ -413,7 +474,7 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
             PKind::Scalar(_) => return,
         };
         if let Some(cc) = child_col(child)
-            && cc <= c.pos.col
+            && (cc <= c.pos.col || c.foot)
         {
             place_comment(child, c, region_end);
             return;
@@ -488,13 +549,23 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
         })?;
         events.push((e, span));
     }
+    let chars: Vec<char> = src.chars().collect();
     let mut excluded = vec![];
     for (e, span) in &events {
         if let Event::Scalar(_, style, _, _) = e
             && *style != ScalarStyle::Plain
         {
-            // Quoted spans include the quotes; block spans start at the content.
-            excluded.push((span.start.index(), span.end.index()));
+            // Block spans start at the content. Quoted spans include the quotes, but the parser
+            // can report an empty quoted scalar as reaching the end of its line, so find the
+            // closing quote ourselves.
+            let start = span.start.index();
+            let end = match style {
+                ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted => {
+                    quoted_end(&chars, start, *style).unwrap_or(span.end.index())
+                }
+                _ => span.end.index(),
+            };
+            excluded.push((start, end));
         }
     }
     excluded.sort();
@@ -502,7 +573,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
 
     let mut b = Builder {
         events,
-        chars: src.chars().collect(),
+        chars,
         i: 0,
         anchors: HashMap::new(),
         depth: 0,
