@@ -462,6 +462,16 @@ fn comment_placement_matches_go_yaml() {
         "k: v # trailing\nl: [1, 2] # on flow\nm:\n  - n: 1 # on item map\n  - 2 # on item\n",
         "a: \"\"   # after empty quoted\nb: 'it''s' # after single quoted\n",
     ];
+    let long = "k".repeat(130);
+    let edge = format!(
+        "{long}: v\n{}: w\nnested:\n  {long}:\n    a: 1\n  l:\n  - x\n\"x\\ny\": 1\n",
+        "j".repeat(128)
+    );
+    let cases: Vec<&str> = cases
+        .iter()
+        .copied()
+        .chain(std::iter::once(edge.as_str()))
+        .collect();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for (i, case) in cases.iter().enumerate() {

@@ -681,6 +681,29 @@ fn emit_map(out: &mut String, m: &[(Key, Value)], indent: usize) {
                 out.push_str(c);
                 out.push('\n');
             }
+            Key::Str(k) if k.len() > 128 || k.contains('\n') => {
+                // Not a simple key for go-yaml: the explicit `? key` / `: value` form.
+                out.push_str("? ");
+                out.push_str(&scalar_str(k, false, align(indent)));
+                out.push('\n');
+                pad(out, indent);
+                out.push(':');
+                match v {
+                    Value::Map(m) if !m.is_empty() => {
+                        pad(out, INDENT - 1);
+                        emit_map(out, m, align(indent));
+                    }
+                    Value::Seq(s) if !s.is_empty() => {
+                        pad(out, INDENT - 1);
+                        emit_seq(out, s, align(indent));
+                    }
+                    other => {
+                        out.push(' ');
+                        out.push_str(&scalar(other, align(indent)));
+                        out.push('\n');
+                    }
+                }
+            }
             Key::Str(k) => {
                 out.push_str(&scalar_str(k, true, indent));
                 out.push(':');
