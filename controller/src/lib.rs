@@ -4,5 +4,7 @@
 
 pub mod duration;
 pub mod external;
+pub mod lease;
 pub mod offline;
+pub mod run;
 pub mod sealed;

@@ -14,9 +14,13 @@ use controller::duration::parse_go_duration;
     version,
     about = "Keeps Kubernetes Secrets in step with SealedSecrets and ExternalSecrets."
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+
+    #[command(flatten)]
+    run: controller::run::RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,9 +86,7 @@ fn main() -> ExitCode {
             files,
             show_values,
         }) => unseal(&keys, &files, show_values),
-        None => Err(anyhow::anyhow!(
-            "running the in-cluster controller is not implemented yet; available now: keygen, unseal"
-        )),
+        None => run(cli.run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,6 +95,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: controller::run::RunArgs) -> Result<()> {
+    controller::run::init_logging(&args);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(controller::run::run(args))
 }
 
 fn unseal(keys: &std::path::Path, files: &[PathBuf], show_values: bool) -> Result<()> {
@@ -127,4 +138,13 @@ fn unseal(keys: &std::path::Path, files: &[PathBuf], show_values: bool) -> Resul
         anyhow::bail!("{} SealedSecret(s) could not be unsealed", failures.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -201,7 +201,7 @@ pub async fn watch_keys(
     config: KeyConfig,
     ring: KeyRing,
     loaded: watch::Sender<bool>,
-    changes: tokio::sync::mpsc::UnboundedSender<()>,
+    changes: tokio::sync::broadcast::Sender<()>,
 ) {
     let api: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
     // Installs from before key labels (Bitnami < 0.9) keep their key in a Secret named the prefix.
@@ -250,7 +250,7 @@ pub async fn renew_keys(
     client: kube::Client,
     config: KeyConfig,
     ring: KeyRing,
-    changes: tokio::sync::mpsc::UnboundedSender<()>,
+    changes: tokio::sync::broadcast::Sender<()>,
 ) {
     loop {
         let now = OffsetDateTime::now_utc();

@@ -304,10 +304,10 @@ pub async fn run(
     };
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
     let controllers = apis.into_iter().map(|(sealed_api, secret_api)| {
-        let ticks = tokio_stream_from(tick_tx.subscribe());
+        let key_ticks = ticks(tick_tx.subscribe());
         Controller::new(sealed_api, sealed_config.clone())
             .owns(secret_api, owned_config.clone())
-            .reconcile_all_on(ticks)
+            .reconcile_all_on(key_ticks)
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile, error_policy, Arc::clone(&ctx))
             .for_each(|result| async move {
@@ -320,9 +320,8 @@ pub async fn run(
     futures::future::select(Box::pin(all), Box::pin(forward)).await;
 }
 
-fn tokio_stream_from(
-    rx: tokio::sync::broadcast::Receiver<()>,
-) -> impl Stream<Item = ()> + Send + 'static {
+/// A broadcast receiver as a stream of ticks (a lagging receiver still ticks).
+pub fn ticks(rx: tokio::sync::broadcast::Receiver<()>) -> impl Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
             Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some(((), rx)),

@@ -1,0 +1,378 @@
+//! `secrets-controller` in the cluster: flags (Bitnami's names, each also from
+//! `SEALED_SECRETS_<FLAG>`), start-up and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow};
+use kube::runtime::events::{Recorder, Reporter};
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+
+use crate::duration::parse_go_duration;
+use crate::external::{self, ExternalSecretsArgs};
+use crate::lease::{self, LeaseConfig};
+use crate::sealed::http::{HttpState, RateLimiter, router};
+use crate::sealed::keyring::{KeyOrder, KeyRing};
+use crate::sealed::keys::{self, KeyConfig};
+use crate::sealed::metrics::SealedMetrics;
+use crate::sealed::reconcile::{self, Context, Scope};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Prefix of the names of new key Secrets.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_PREFIX",
+        default_value = "sealed-secrets-key"
+    )]
+    pub key_prefix: String,
+    /// RSA size of new keys, in bits.
+    #[arg(long, env = "SEALED_SECRETS_KEY_SIZE", default_value_t = 4096)]
+    pub key_size: usize,
+    /// Validity of new certificates (Go duration).
+    #[arg(long, env = "SEALED_SECRETS_KEY_TTL", default_value = "87600h")]
+    pub key_ttl: String,
+    /// Common name of new certificates.
+    #[arg(long, env = "SEALED_SECRETS_MY_CN", default_value = "")]
+    pub my_cn: String,
+    /// Make a new sealing key this often (Go duration; 0 disables). Old keys are kept.
+    #[arg(
+        long,
+        visible_alias = "rotate-period",
+        env = "SEALED_SECRETS_KEY_RENEW_PERIOD",
+        default_value = "720h"
+    )]
+    pub key_renew_period: String,
+    /// Which key is the newest: by certificate notBefore or by Secret creation.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_ORDER_PRIORITY",
+        value_enum,
+        default_value = "CertNotBefore"
+    )]
+    pub key_order_priority: KeyOrder,
+    /// Make a new key at start when the newest is older than this (RFC 1123 with zone, as `date -R`).
+    #[arg(long, env = "SEALED_SECRETS_KEY_CUTOFF_TIME")]
+    pub key_cutoff_time: Option<String>,
+    /// Extra labels for new key Secrets (k=v,k=v).
+    #[arg(long, env = "SEALED_SECRETS_PRIVATEKEY_LABELS", default_value = "")]
+    pub privatekey_labels: String,
+    /// Extra annotations for new key Secrets (k=v,k=v).
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PRIVATEKEY_ANNOTATIONS",
+        default_value = ""
+    )]
+    pub privatekey_annotations: String,
+    /// Watch SealedSecrets in every namespace (false: only the controller's and --additional-namespaces).
+    #[arg(long, env = "SEALED_SECRETS_ALL_NAMESPACES", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub all_namespaces: bool,
+    /// More namespaces to watch (comma-separated); watches the controller's namespace plus these.
+    #[arg(long, env = "SEALED_SECRETS_ADDITIONAL_NAMESPACES", default_value = "")]
+    pub additional_namespaces: String,
+    /// Only SealedSecrets matching this label selector.
+    #[arg(long, env = "SEALED_SECRETS_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Write the SealedSecret status subresource.
+    #[arg(long, env = "SEALED_SECRETS_UPDATE_STATUS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub update_status: bool,
+    /// Requests per second allowed to /v1/verify and /v1/rotate per client.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT", default_value_t = 2.0)]
+    pub rate_limit: f64,
+    /// Burst of the rate limit.
+    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
+    pub rate_limit_burst: u32,
+    /// Address of the HTTP API and /metrics.
+    #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080")]
+    pub listen_addr: String,
+    /// Log format.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, env = "SEALED_SECRETS_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Namespace of the controller and its keys (default: this pod's namespace, else kube-system).
+    #[arg(long = "namespace", env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+    /// Elect one leader among replicas (only the leader reconciles and renews keys).
+    #[arg(long, env = "SEALED_SECRETS_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LEADER_ELECTION_ID",
+        default_value = "secrets-controller"
+    )]
+    pub leader_election_id: String,
+    /// Values of one SealedSecret decrypted at once (default: number of CPUs).
+    #[arg(long, env = "SEALED_SECRETS_UNSEAL_THREADS")]
+    pub unseal_threads: Option<usize>,
+    /// Run the SealedSecret reconciler.
+    #[arg(long, env = "ENABLE_SEALED_SECRETS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_sealed_secrets: bool,
+
+    #[command(flatten)]
+    pub external: ExternalSecretsArgs,
+}
+
+fn key_values(text: &str, flag: &str) -> Result<Vec<(String, String)>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow!("{flag}: expected key=value, got {pair:?}"))
+        })
+        .collect()
+}
+
+fn own_namespace(args: &RunArgs) -> String {
+    args.pod_namespace.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "kube-system".to_string())
+    })
+}
+
+pub fn key_config(args: &RunArgs) -> Result<KeyConfig> {
+    if args.key_prefix.is_empty()
+        || args.key_prefix.len() > 245
+        || !args
+            .key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(anyhow!(
+            "--key-prefix must be 1 to 245 characters of a-z, 0-9 and -"
+        ));
+    }
+    let cutoff = match &args.key_cutoff_time {
+        Some(text) if !text.is_empty() => Some(
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc2822)
+                .with_context(|| {
+                    format!(
+                        "--key-cutoff-time {text:?}: use RFC 1123 with zone, as `date -R` prints"
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+    Ok(KeyConfig {
+        namespace: own_namespace(args),
+        prefix: args.key_prefix.clone(),
+        key_size: args.key_size,
+        key_ttl: parse_go_duration(&args.key_ttl).context("--key-ttl")?,
+        my_cn: args.my_cn.clone(),
+        renew_period: parse_go_duration(&args.key_renew_period).context("--key-renew-period")?,
+        cutoff,
+        extra_labels: key_values(&args.privatekey_labels, "--privatekey-labels")?,
+        extra_annotations: key_values(&args.privatekey_annotations, "--privatekey-annotations")?,
+    })
+}
+
+fn listen_address(text: &str) -> Result<SocketAddr> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_string()
+    };
+    full.parse()
+        .with_context(|| format!("--listen-addr {text:?}"))
+}
+
+pub fn init_logging(args: &RunArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(args.log_level.to_lowercase()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            sig.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Runs until SIGTERM or Ctrl-C.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let key_config = key_config(&args)?;
+    let bind = listen_address(&args.listen_addr)?;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach the Kubernetes API (in-cluster service account or kubeconfig)")?;
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let sealed_metrics = SealedMetrics::register(&mut registry);
+    let external_metrics = external::register_metrics(&mut registry);
+    let ring = KeyRing::new(args.key_order_priority);
+    let (changes, _) = broadcast::channel::<()>(64);
+    let (loaded_tx, mut loaded) = watch::channel(false);
+
+    let (stop_tx, stop) = watch::channel(false);
+    let stopped = || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+
+    tokio::spawn(keys::watch_keys(
+        client.clone(),
+        key_config.clone(),
+        ring.clone(),
+        loaded_tx,
+        changes.clone(),
+    ));
+
+    let http_state = HttpState {
+        keys: ring.clone(),
+        registry: Arc::new(registry),
+        limiter: Arc::new(RateLimiter::new(args.rate_limit, args.rate_limit_burst)),
+    };
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(%bind, "HTTP API listening");
+    let http = tokio::spawn(
+        axum::serve(listener, router(http_state))
+            .with_graceful_shutdown(stopped())
+            .into_future(),
+    );
+
+    let identity = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("secrets-controller-{}", std::process::id()));
+    let (leader_tx, mut leader) = watch::channel(!args.leader_elect);
+    let election = args.leader_elect.then(|| {
+        tokio::spawn(lease::run(
+            client.clone(),
+            LeaseConfig {
+                name: args.leader_election_id.clone(),
+                namespace: key_config.namespace.clone(),
+                identity: identity.clone(),
+                lease_duration: Duration::from_secs(15),
+                renew_every: Duration::from_secs(5),
+            },
+            leader_tx,
+            stopped(),
+        ))
+    });
+
+    let _ = loaded.wait_for(|l| *l).await;
+    tracing::info!(keys = ring.len(), "key Secrets loaded");
+    let reporter = Reporter {
+        controller: "sealed-secrets".into(),
+        instance: Some(identity.clone()),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        keys: ring.clone(),
+        metrics: sealed_metrics,
+        recorder: Some(Recorder::new(client.clone(), reporter)),
+        update_status: args.update_status,
+        unseal_threads: args
+            .unseal_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    });
+    let scope = if args.all_namespaces && args.additional_namespaces.trim().is_empty() {
+        Scope::All
+    } else {
+        let mut namespaces = vec![key_config.namespace.clone()];
+        namespaces.extend(
+            args.additional_namespaces
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+        Scope::Namespaces(namespaces)
+    };
+
+    let mut leader_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut stop_signal = Box::pin(shutdown_signal());
+    loop {
+        if *leader.borrow_and_update() && leader_tasks.is_empty() {
+            tracing::info!("leading: starting reconcilers and key renewal");
+            leader_tasks.push(tokio::spawn(keys::renew_keys(
+                client.clone(),
+                key_config.clone(),
+                ring.clone(),
+                changes.clone(),
+            )));
+            if args.enable_sealed_secrets {
+                let ticks = reconcile::ticks(changes.subscribe());
+                leader_tasks.push(tokio::spawn(reconcile::run(
+                    Arc::clone(&ctx),
+                    scope.clone(),
+                    args.label_selector.clone(),
+                    ticks,
+                    stopped(),
+                )));
+            }
+            let external_args = args.external.clone();
+            let external_client = client.clone();
+            let external_metrics = external_metrics.clone();
+            let external_stop = stopped();
+            leader_tasks.push(tokio::spawn(async move {
+                if let Err(e) = external::run(
+                    external_client,
+                    external_args,
+                    external_metrics,
+                    external_stop,
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "ExternalSecret reconciler stopped");
+                }
+            }));
+        } else if !*leader.borrow() && !leader_tasks.is_empty() {
+            tracing::warn!("lost leadership: stopping reconcilers");
+            for task in leader_tasks.drain(..) {
+                task.abort();
+            }
+        }
+        tokio::select! {
+            () = &mut stop_signal => break,
+            changed = leader.changed() => if changed.is_err() { break },
+        }
+    }
+    let _ = stop_tx.send(true);
+    // Let reconcilers finish what they started, then hand the lease over.
+    for task in leader_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    if let Some(election) = election {
+        let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    Ok(())
+}
