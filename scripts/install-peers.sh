@@ -17,6 +17,15 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# kubectl (client only) checks deploy/ offline; the machine image ships it, Debian may not.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "installing kubectl"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kubectl >/dev/null 2>&1 \
+    || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kubernetes-client >/dev/null 2>&1 \
+    || echo "warning: kubectl is not installable here; the deploy/ tests will fail" >&2
+fi
+
 venv="$peers_home/venv"
 stamp="$venv/.installed-v1"
 if [ ! -f "$stamp" ]; then
