@@ -461,6 +461,13 @@ fn comment_placement_matches_go_yaml() {
         "# top\na:\n  b: 1\n  # x\n# y\nc: 2\n",
         "k: v # trailing\nl: [1, 2] # on flow\nm:\n  - n: 1 # on item map\n  - 2 # on item\n",
         "a: \"\"   # after empty quoted\nb: 'it''s' # after single quoted\n",
+        // Found in a sweep over real-world files (CI configs, app manifests):
+        "env:\n  matrix:\n  # first\n    - a: 1\n      b: 2\n  # second\n    - a: 3\n",
+        "jobs:\n  build:\n    steps:\n    - name: s\n      uses: u # v4\n      with:\n        n: p\n\n  other:\n    x: 1\n",
+        "handlers:\n- url: /a\n  script: b\n# [END handlers]\n",
+        "a:\n  b:\n    c: 1\n\n  # trailing block after a blank line\n  # at the end of the file\n",
+        "m:\n  rust: [ 1.85 ] # keep in sync\n  os: x\nt: [\n  \"x\", # cx\n  # full\n  \"y\", # cy\n  ]\n",
+        "users: &users\n  - id: 2\n    roles:\n      - viewer\n\n# next section\nmetadata:\n  project: x\n",
     ];
     let long = "k".repeat(130);
     let edge = format!(

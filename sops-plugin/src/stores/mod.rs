@@ -46,15 +46,43 @@ impl Format {
     }
 }
 
-fn utf8<'a>(format: &'static str, src: &'a [u8]) -> Result<&'a str> {
-    std::str::from_utf8(src).map_err(|_| Error::parse(format, "input is not UTF-8"))
+/// YAML text: UTF-8 (a BOM is dropped) or UTF-16 with a BOM, as go-yaml accepts.
+fn yaml_text(src: &[u8]) -> Result<std::borrow::Cow<'_, str>> {
+    let utf16 = |le: bool| -> Result<String> {
+        let units: Vec<u16> = src[2..]
+            .chunks(2)
+            .map(|c| {
+                let pair = [c[0], *c.get(1).unwrap_or(&0)];
+                if le {
+                    u16::from_le_bytes(pair)
+                } else {
+                    u16::from_be_bytes(pair)
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|_| Error::parse("YAML", "invalid UTF-16"))
+    };
+    if let Some(rest) = src.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return std::str::from_utf8(rest)
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|_| Error::parse("YAML", "input is not UTF-8"));
+    }
+    if src.starts_with(&[0xFF, 0xFE]) {
+        return utf16(true).map(std::borrow::Cow::Owned);
+    }
+    if src.starts_with(&[0xFE, 0xFF]) {
+        return utf16(false).map(std::borrow::Cow::Owned);
+    }
+    std::str::from_utf8(src)
+        .map(std::borrow::Cow::Borrowed)
+        .map_err(|_| Error::parse("YAML", "input is not UTF-8"))
 }
 
 /// Parses an encrypted file: its documents and the raw `sops` metadata map.
 pub fn load_encrypted(format: Format, src: &[u8]) -> Result<(Vec<Map>, Value)> {
     match format {
         Format::Yaml => {
-            let mut docs = yaml::parse(utf8("YAML", src)?)?;
+            let mut docs = yaml::parse(&yaml_text(src)?)?;
             let mut meta = None;
             for d in docs.iter_mut() {
                 if let Some(m) = take_key(d, "sops") {
@@ -101,7 +129,7 @@ pub fn has_metadata(format: Format, src: &[u8]) -> bool {
 /// Parses a plaintext file into documents.
 pub fn load_plain(format: Format, src: &[u8]) -> Result<Vec<Map>> {
     match format {
-        Format::Yaml => yaml::parse(utf8("YAML", src)?),
+        Format::Yaml => yaml::parse(&yaml_text(src)?),
         Format::Json => Ok(vec![json::parse(src)?]),
         Format::Dotenv => Ok(vec![dotenv::parse(src)?.0]),
         Format::Ini => Ok(vec![ini::parse(src)?.0]),

@@ -28,6 +28,8 @@ enum PKind {
 #[derive(Clone, Debug)]
 struct PNode {
     start: Pos,
+    /// Line of the closing event (for flow collections: the line of `]` or `}`).
+    end_line: usize,
     flow: bool,
     kind: PKind,
     /// Comments placed before child index `usize` (== len means at the end).
@@ -77,6 +79,14 @@ impl<'a> Builder<'a> {
         Ok(ev)
     }
 
+    /// A collection's start event spans its opening `[`/`{` when it is a flow collection (an
+    /// anchor or tag may come first); a block collection's span is empty or ends before content.
+    fn is_flow(&self, span: &Span) -> bool {
+        self.chars
+            .get(span.start.index()..span.end.index())
+            .is_some_and(|s| s.iter().any(|c| matches!(c, '[' | '{')))
+    }
+
     fn node(&mut self) -> Result<PNode> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -96,6 +106,7 @@ impl<'a> Builder<'a> {
                 let value = resolve_scalar(&text, style, tag.as_deref());
                 let n = PNode {
                     start,
+                    end_line: start.line,
                     flow: false,
                     kind: PKind::Scalar(value),
                     comments: vec![],
@@ -120,7 +131,7 @@ impl<'a> Builder<'a> {
                 Ok(n)
             }
             Event::SequenceStart(anchor, _) => {
-                let flow = span.end.index() > span.start.index();
+                let flow = self.is_flow(&span);
                 let mut start = start;
                 if !flow {
                     // Indentless sequences start at the first item's content: find its dash.
@@ -135,8 +146,10 @@ impl<'a> Builder<'a> {
                     }
                 }
                 let mut items = vec![];
+                let end_line;
                 loop {
-                    if matches!(self.events.get(self.i), Some((Event::SequenceEnd, _))) {
+                    if let Some((Event::SequenceEnd, end)) = self.events.get(self.i) {
+                        end_line = end.start.line();
                         self.i += 1;
                         break;
                     }
@@ -144,6 +157,7 @@ impl<'a> Builder<'a> {
                 }
                 let n = PNode {
                     start,
+                    end_line,
                     flow,
                     kind: PKind::Seq(items),
                     comments: vec![],
@@ -155,8 +169,10 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(anchor, _) => {
                 let mut items: Vec<(String, Pos, PNode)> = vec![];
+                let end_line;
                 loop {
-                    if matches!(self.events.get(self.i), Some((Event::MappingEnd, _))) {
+                    if let Some((Event::MappingEnd, end)) = self.events.get(self.i) {
+                        end_line = end.start.line();
                         self.i += 1;
                         break;
                     }
@@ -190,7 +206,8 @@ impl<'a> Builder<'a> {
                 }
                 let n = PNode {
                     start,
-                    flow: span.end.index() > span.start.index(),
+                    end_line,
+                    flow: self.is_flow(&span),
                     kind: PKind::Map(items),
                     comments: vec![],
                 };
@@ -359,6 +376,11 @@ struct Comment {
     /// Indented deeper than the next content line: it ends the blocks above it, and go-yaml
     /// keeps it with the deepest of them.
     foot: bool,
+    /// Less indented than the next content line: go-yaml makes it a head comment of what
+    /// follows, however little it is indented.
+    head_of_next: bool,
+    /// Nothing but comments follows: a foot comment of the whole document.
+    at_end: bool,
 }
 
 /// Finds comments: `#` at line start or after whitespace, outside quoted and block scalars.
@@ -368,7 +390,11 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
     let mut ex = 0usize;
     // First content column of each line that has content (1-based line numbers).
     let mut content: Vec<(usize, usize)> = vec![];
+    let mut blank: Vec<usize> = vec![];
     for (line, raw) in (1..).zip(src.split('\n')) {
+        if raw.trim().is_empty() {
+            blank.push(line);
+        }
         let chars: Vec<char> = raw.chars().collect();
         let mut first_non_space: Option<usize> = None;
         let mut prev_ws = true;
@@ -387,6 +413,8 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
                     text,
                     inline: first_non_space.is_some(),
                     foot: false,
+                    head_of_next: false,
+                    at_end: false,
                 });
                 break;
             }
@@ -404,11 +432,15 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
     // is indented deeper than the next content line is a foot comment of the blocks it ends.
     let mut prev_comment: Option<(usize, usize, bool)> = None; // (line, col, foot)
     for c in out.iter_mut().filter(|c| !c.inline) {
-        let next = content
+        let next_line = content.iter().find(|(l, _)| *l > c.pos.line);
+        // Trailing comments set off by a blank line belong to the document itself.
+        let after = content
             .iter()
-            .find(|(l, _)| *l > c.pos.line)
-            .map(|(_, col)| *col)
-            .unwrap_or(0);
+            .rev()
+            .find(|(l, _)| *l < c.pos.line)
+            .map_or(0, |(l, _)| *l);
+        c.at_end = next_line.is_none() && blank.iter().any(|b| *b > after && *b < c.pos.line);
+        let next = next_line.map(|(_, col)| *col).unwrap_or(0);
         let last_content = content
             .iter()
             .rev()
@@ -421,6 +453,7 @@ fn scan_comments(src: &str, excluded: &[(usize, usize)]) -> Vec<Comment> {
             _ => last_content.is_some(),
         };
         c.foot = follows && c.pos.col > next;
+        c.head_of_next = c.pos.col < next;
         prev_comment = Some((c.pos.line, c.pos.col, c.foot));
     }
     out
@@ -444,15 +477,77 @@ fn child_col(n: &PNode) -> Option<usize> {
     }
 }
 
+/// Puts a comment in front of the first node (map entry or list item) that starts after it.
+/// Between items of a list that is more indented than the comment, go-yaml keeps the comment
+/// with the previous item's map instead. Returns false when nothing follows.
+fn place_before_next(node: &mut PNode, c: &Comment) -> bool {
+    let seq_col = node.start.col;
+    match &mut node.kind {
+        PKind::Map(items) => {
+            for i in 0..items.len() {
+                if items[i].1 > c.pos {
+                    node.comments.push((i, c.text.clone()));
+                    return true;
+                }
+                if place_before_next(&mut items[i].2, c) {
+                    return true;
+                }
+            }
+            false
+        }
+        PKind::Seq(items) => {
+            for i in 0..items.len() {
+                if items[i].start > c.pos {
+                    if i > 0
+                        && c.pos.col < seq_col
+                        && !items[i - 1].flow
+                        && let PKind::Map(prev) = &items[i - 1].kind
+                    {
+                        let n = prev.len();
+                        items[i - 1].comments.push((n, c.text.clone()));
+                    } else {
+                        node.comments.push((i, c.text.clone()));
+                    }
+                    return true;
+                }
+                if place_before_next(&mut items[i], c) {
+                    return true;
+                }
+            }
+            false
+        }
+        PKind::Scalar(_) => false,
+    }
+}
+
+fn covers(n: &PNode, c: &Comment) -> bool {
+    n.flow
+        && !matches!(n.kind, PKind::Scalar(_))
+        && n.start.line <= c.pos.line
+        && c.pos.line <= n.end_line
+}
+
 /// Places one comment in the deepest block container whose region holds it and whose
 /// children are not indented deeper than the comment.
 fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
+    // A comment inside a multi-line flow collection stays in it, before the element that
+    // starts on its line (go-yaml keeps it with that element).
+    let flow_child = match &mut node.kind {
+        PKind::Map(items) => items.iter_mut().map(|(_, _, v)| v).find(|v| covers(v, c)),
+        PKind::Seq(items) => items.iter_mut().find(|v| covers(v, c)),
+        PKind::Scalar(_) => None,
+    };
+    if let Some(child) = flow_child {
+        place_comment(child, c, None);
+        return;
+    }
     let child_starts: Vec<Pos> = match &node.kind {
         PKind::Map(items) => items.iter().map(|(_, p, _)| *p).collect(),
         PKind::Seq(items) => items.iter().map(|n| n.start).collect(),
         PKind::Scalar(_) => return,
     };
     let n = child_starts.len();
+    let own_col = child_col(node);
     for i in 0..n {
         let region_start = child_starts[i];
         let region_end = if i + 1 < n {
@@ -473,8 +568,17 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
             PKind::Seq(items) => &mut items[i],
             PKind::Scalar(_) => return,
         };
+        // An indentless list (`key:` then `- item` at the key's column) does not take a comment
+        // at that column after its last item: go-yaml gives it to the enclosing map.
+        let indentless_tail = matches!(&child.kind, PKind::Seq(items)
+            if own_col == child_col(child)
+                && items.last().is_some_and(|l| l.start < c.pos)
+                && !c.foot
+                && !c.inline
+                && Some(c.pos.col) <= own_col);
         if let Some(cc) = child_col(child)
             && (cc <= c.pos.col || c.foot)
+            && !indentless_tail
         {
             place_comment(child, c, region_end);
             return;
@@ -493,7 +597,9 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
         };
         if let Some(child) = child
             && child.start.line == c.pos.line
-            && (child.flow || (in_seq && matches!(child.kind, PKind::Map(_))))
+            && in_seq
+            && !child.flow
+            && matches!(child.kind, PKind::Map(_))
         {
             child.comments.insert(0, (0, c.text.clone()));
             return;
@@ -587,6 +693,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
             let node = if matches!(b.events.get(b.i), Some((Event::DocumentEnd, _))) {
                 PNode {
                     start,
+                    end_line: 0,
                     flow: false,
                     kind: PKind::Map(vec![]),
                     comments: vec![],
@@ -606,6 +713,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
             let node = if matches!(node.kind, PKind::Scalar(_)) {
                 PNode {
                     start,
+                    end_line: 0,
                     flow: false,
                     kind: PKind::Map(vec![]),
                     comments: vec![],
@@ -621,6 +729,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
             Pos { line: 1, col: 0 },
             PNode {
                 start: Pos { line: 1, col: 0 },
+                end_line: 0,
                 flow: false,
                 kind: PKind::Map(vec![]),
                 comments: vec![],
@@ -631,7 +740,16 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
     for c in &comments {
         let di = starts.iter().rposition(|s| *s <= c.pos).unwrap_or(0);
         let end = starts.get(di + 1).copied();
-        place_comment(&mut docs[di].1, c, end);
+        if c.at_end && !c.inline {
+            let root = &mut docs[di].1;
+            let n = match &root.kind {
+                PKind::Map(items) => items.len(),
+                _ => 0,
+            };
+            root.comments.push((n, c.text.clone()));
+        } else if !(c.head_of_next && place_before_next(&mut docs[di].1, c)) {
+            place_comment(&mut docs[di].1, c, end);
+        }
     }
     Ok(docs
         .into_iter()
