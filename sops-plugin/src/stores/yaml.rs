@@ -484,12 +484,12 @@ fn place_before_next(node: &mut PNode, c: &Comment) -> bool {
     let seq_col = node.start.col;
     match &mut node.kind {
         PKind::Map(items) => {
-            for i in 0..items.len() {
-                if items[i].1 > c.pos {
+            for (i, (_, start, value)) in items.iter_mut().enumerate() {
+                if *start > c.pos {
                     node.comments.push((i, c.text.clone()));
                     return true;
                 }
-                if place_before_next(&mut items[i].2, c) {
+                if place_before_next(value, c) {
                     return true;
                 }
             }
