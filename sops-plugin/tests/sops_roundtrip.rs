@@ -468,6 +468,7 @@ fn comment_placement_matches_go_yaml() {
         "a:\n  b:\n    c: 1\n\n  # trailing block after a blank line\n  # at the end of the file\n",
         "m:\n  rust: [ 1.85 ] # keep in sync\n  os: x\nt: [\n  \"x\", # cx\n  # full\n  \"y\", # cy\n  ]\n",
         "users: &users\n  - id: 2\n    roles:\n      - viewer\n\n# next section\nmetadata:\n  project: x\n",
+        "a:\n  attrs:\n  - &loc\n    name: l\n    fall:\n    # copied with the alias\n    - hook: h\nb:\n  attrs:\n  - *loc\n  - name: j\n",
     ];
     let long = "k".repeat(130);
     let edge = format!(

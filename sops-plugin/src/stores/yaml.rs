@@ -23,11 +23,16 @@ enum PKind {
     /// Entries: key text, key start, value.
     Map(Vec<(String, Pos, PNode)>),
     Seq(Vec<PNode>),
+    /// An alias, expanded once comments are placed so that copies carry the anchored node's
+    /// comments too (as go-yaml's shared nodes do).
+    Alias(usize),
 }
 
 #[derive(Clone, Debug)]
 struct PNode {
     start: Pos,
+    /// Anchor id (0: none).
+    anchor: usize,
     /// Line of the closing event (for flow collections: the line of `]` or `}`).
     end_line: usize,
     flow: bool,
@@ -51,7 +56,7 @@ const MAX_DEPTH: usize = 256;
 
 fn node_count(n: &PNode) -> usize {
     1 + match &n.kind {
-        PKind::Scalar(_) => 0,
+        PKind::Scalar(_) | PKind::Alias(_) => 0,
         PKind::Map(items) => items.iter().map(|(_, _, v)| node_count(v)).sum(),
         PKind::Seq(items) => items.iter().map(node_count).sum(),
     }
@@ -87,6 +92,14 @@ impl<'a> Builder<'a> {
             .is_some_and(|s| s.iter().any(|c| matches!(c, '[' | '{')))
     }
 
+    /// An alias replaced by its anchored node as built so far (for keys and merge keys).
+    fn resolved(&self, n: PNode) -> PNode {
+        match n.kind {
+            PKind::Alias(id) => self.anchors.get(&id).cloned().unwrap_or(n),
+            _ => n,
+        }
+    }
+
     fn node(&mut self) -> Result<PNode> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -106,6 +119,7 @@ impl<'a> Builder<'a> {
                 let value = resolve_scalar(&text, style, tag.as_deref());
                 let n = PNode {
                     start,
+                    anchor,
                     end_line: start.line,
                     flow: false,
                     kind: PKind::Scalar(value),
@@ -126,9 +140,14 @@ impl<'a> Builder<'a> {
                     .budget
                     .checked_sub(size)
                     .ok_or_else(|| perr("aliases expand to too many nodes"))?;
-                let mut n = target.clone();
-                n.start = start;
-                Ok(n)
+                Ok(PNode {
+                    start,
+                    anchor: 0,
+                    end_line: start.line,
+                    flow: false,
+                    kind: PKind::Alias(id),
+                    comments: vec![],
+                })
             }
             Event::SequenceStart(anchor, _) => {
                 let flow = self.is_flow(&span);
@@ -157,6 +176,7 @@ impl<'a> Builder<'a> {
                 }
                 let n = PNode {
                     start,
+                    anchor,
                     end_line,
                     flow,
                     kind: PKind::Seq(items),
@@ -177,6 +197,7 @@ impl<'a> Builder<'a> {
                         break;
                     }
                     let k = self.node()?;
+                    let k = self.resolved(k);
                     let key = match &k.kind {
                         PKind::Scalar(v) => match v {
                             Value::Str(s) => s.clone(),
@@ -187,8 +208,9 @@ impl<'a> Builder<'a> {
                         },
                         _ => return Err(perr("only string keys are supported")),
                     };
-                    let v = self.node()?;
+                    let mut v = self.node()?;
                     if key == "<<" {
+                        v = self.resolved(v);
                         // Merge key: splice the referenced map's entries (go-yaml does the same).
                         if let PKind::Map(src) = &v.kind {
                             for e in src {
@@ -206,6 +228,7 @@ impl<'a> Builder<'a> {
                 }
                 let n = PNode {
                     start,
+                    anchor,
                     end_line,
                     flow: self.is_flow(&span),
                     kind: PKind::Map(items),
@@ -473,7 +496,7 @@ fn child_col(n: &PNode) -> Option<usize> {
                 Some(n.start.col)
             }
         }
-        PKind::Scalar(_) => None,
+        PKind::Scalar(_) | PKind::Alias(_) => None,
     }
 }
 
@@ -516,13 +539,13 @@ fn place_before_next(node: &mut PNode, c: &Comment) -> bool {
             }
             false
         }
-        PKind::Scalar(_) => false,
+        PKind::Scalar(_) | PKind::Alias(_) => false,
     }
 }
 
 fn covers(n: &PNode, c: &Comment) -> bool {
     n.flow
-        && !matches!(n.kind, PKind::Scalar(_))
+        && !matches!(n.kind, PKind::Scalar(_) | PKind::Alias(_))
         && n.start.line <= c.pos.line
         && c.pos.line <= n.end_line
 }
@@ -535,7 +558,7 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
     let flow_child = match &mut node.kind {
         PKind::Map(items) => items.iter_mut().map(|(_, _, v)| v).find(|v| covers(v, c)),
         PKind::Seq(items) => items.iter_mut().find(|v| covers(v, c)),
-        PKind::Scalar(_) => None,
+        PKind::Scalar(_) | PKind::Alias(_) => None,
     };
     if let Some(child) = flow_child {
         place_comment(child, c, None);
@@ -544,7 +567,7 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
     let child_starts: Vec<Pos> = match &node.kind {
         PKind::Map(items) => items.iter().map(|(_, p, _)| *p).collect(),
         PKind::Seq(items) => items.iter().map(|n| n.start).collect(),
-        PKind::Scalar(_) => return,
+        PKind::Scalar(_) | PKind::Alias(_) => return,
     };
     let n = child_starts.len();
     let own_col = child_col(node);
@@ -566,7 +589,7 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
         let child = match &mut node.kind {
             PKind::Map(items) => &mut items[i].2,
             PKind::Seq(items) => &mut items[i],
-            PKind::Scalar(_) => return,
+            PKind::Scalar(_) | PKind::Alias(_) => return,
         };
         // An indentless list (`key:` then `- item` at the key's column) does not take a comment
         // at that column after its last item: go-yaml gives it to the enclosing map.
@@ -593,7 +616,7 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
         let child = match &mut node.kind {
             PKind::Map(items) => items.get_mut(idx).map(|(_, _, v)| v),
             PKind::Seq(items) => items.get_mut(idx),
-            PKind::Scalar(_) => None,
+            PKind::Scalar(_) | PKind::Alias(_) => None,
         };
         if let Some(child) = child
             && child.start.line == c.pos.line
@@ -608,10 +631,50 @@ fn place_comment(node: &mut PNode, c: &Comment, end: Option<Pos>) {
     node.comments.push((idx, c.text.clone()));
 }
 
+/// Replaces aliases by copies of their anchored nodes, comments included, in document order.
+fn expand_aliases(
+    n: &mut PNode,
+    anchors: &mut HashMap<usize, PNode>,
+    budget: &mut usize,
+) -> Result<()> {
+    match &mut n.kind {
+        PKind::Alias(id) => {
+            let target = anchors
+                .get(id)
+                .ok_or_else(|| perr("alias to an unknown anchor"))?;
+            *budget = budget
+                .checked_sub(node_count(target))
+                .ok_or_else(|| perr("aliases expand to too many nodes"))?;
+            let start = n.start;
+            *n = target.clone();
+            n.start = start;
+            n.anchor = 0;
+            return Ok(());
+        }
+        PKind::Map(items) => {
+            for (_, _, v) in items.iter_mut() {
+                expand_aliases(v, anchors, budget)?;
+            }
+        }
+        PKind::Seq(items) => {
+            for v in items.iter_mut() {
+                expand_aliases(v, anchors, budget)?;
+            }
+        }
+        PKind::Scalar(_) => {}
+    }
+    if n.anchor > 0 {
+        anchors.insert(n.anchor, n.clone());
+    }
+    Ok(())
+}
+
 fn to_value(n: PNode) -> Value {
     let mut comments = n.comments.into_iter().peekable();
     match n.kind {
         PKind::Scalar(v) => v,
+        // Expanded before conversion; an unexpanded one cannot occur.
+        PKind::Alias(_) => Value::Null,
         PKind::Map(items) => {
             let mut out: Map = vec![];
             for (i, (k, _, v)) in items.into_iter().enumerate() {
@@ -693,6 +756,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
             let node = if matches!(b.events.get(b.i), Some((Event::DocumentEnd, _))) {
                 PNode {
                     start,
+                    anchor: 0,
                     end_line: 0,
                     flow: false,
                     kind: PKind::Map(vec![]),
@@ -713,6 +777,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
             let node = if matches!(node.kind, PKind::Scalar(_)) {
                 PNode {
                     start,
+                    anchor: 0,
                     end_line: 0,
                     flow: false,
                     kind: PKind::Map(vec![]),
@@ -729,6 +794,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
             Pos { line: 1, col: 0 },
             PNode {
                 start: Pos { line: 1, col: 0 },
+                anchor: 0,
                 end_line: 0,
                 flow: false,
                 kind: PKind::Map(vec![]),
@@ -750,6 +816,12 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
         } else if !(c.head_of_next && place_before_next(&mut docs[di].1, c)) {
             place_comment(&mut docs[di].1, c, end);
         }
+    }
+    // Anchors are document-local in YAML, but go-yaml resolves them across the stream too.
+    let mut anchors = HashMap::new();
+    let mut budget = 1_000_000usize;
+    for (_, d) in docs.iter_mut() {
+        expand_aliases(d, &mut anchors, &mut budget)?;
     }
     Ok(docs
         .into_iter()
