@@ -464,3 +464,62 @@ async fn the_canary_value_never_reaches_the_logs() {
         "canary leaked into logs"
     );
 }
+
+#[tokio::test]
+async fn the_key_watcher_loads_active_and_legacy_keys_and_skips_compromised_ones() {
+    let active: Secret = serde_yaml::from_str(&read("keys/key1-secret.yaml")).unwrap();
+    let mut compromised: Secret = serde_yaml::from_str(&read("keys/key1-secret.yaml")).unwrap();
+    compromised.metadata.name = Some("sealed-secrets-keyold".into());
+    compromised.metadata.labels.as_mut().unwrap().insert(
+        sealing::secret::LABEL_SEALING_KEY.into(),
+        "compromised".into(),
+    );
+    // key2 as a pre-0.9 install kept it: named exactly the prefix, no label.
+    let key2 = sealing_key("key2");
+    let mut legacy = sealing::keys::key_secret_manifest(
+        &key2.private,
+        &key2.certificate,
+        "sealed-secrets-key",
+        "kube-system",
+    )
+    .unwrap();
+    legacy.metadata.labels = None;
+    let client = ClientBuilder::new()
+        .with_object(active)
+        .with_object(compromised)
+        .with_object(legacy)
+        .build()
+        .await
+        .unwrap();
+    let ring = KeyRing::new(KeyOrder::CertNotBefore);
+    let (loaded_tx, mut loaded) = tokio::sync::watch::channel(false);
+    let (changes, mut ticks) = tokio::sync::broadcast::channel(8);
+    let task = tokio::spawn(controller::sealed::keys::watch_keys(
+        client,
+        key_config(),
+        ring.clone(),
+        loaded_tx,
+        changes,
+    ));
+    tokio::time::timeout(std::time::Duration::from_secs(10), loaded.wait_for(|l| *l))
+        .await
+        .unwrap()
+        .unwrap();
+    task.abort();
+    let names: Vec<String> = ring
+        .try_order(None)
+        .iter()
+        .map(|k| k.secret_name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "sealed-secrets-key".to_string(),
+            "sealed-secrets-keyabcde".to_string()
+        ]
+    );
+    assert!(
+        ticks.try_recv().is_ok(),
+        "a change notification re-checks failed SealedSecrets"
+    );
+}

@@ -91,6 +91,10 @@ fn start_api_server() -> ApiServer {
     let app = Router::new()
         .route("/api/v1/namespaces/{ns}/services/{name}", get(service))
         .route(
+            "/published/cert.pem",
+            get(|| async { read_fixture("keys/key2.crt") }),
+        )
+        .route(
             "/api/v1/namespaces/{ns}/services/{proxy}/proxy/v1/cert.pem",
             get(cert),
         )
@@ -227,4 +231,29 @@ fn re_encrypt_rewrites_the_input_file_with_the_newest_key() {
     for (key, value) in &before.data {
         assert_eq!(&after.data[key], value);
     }
+}
+
+#[test]
+fn cert_can_be_an_http_url() {
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = kubeseal(home.path());
+    cmd.args([
+        "--cert",
+        &format!("http://127.0.0.1:{}/published/cert.pem", server.port),
+    ]);
+    let out = stdout(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert_eq!(
+        unseal_text(&out).opened_with,
+        Some(1),
+        "sealed with key2 from the URL"
+    );
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args([
+        "--cert",
+        &format!("http://127.0.0.1:{}/missing.pem", server.port),
+    ]);
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("404"), "{err}");
 }
