@@ -30,6 +30,8 @@ struct CacheKey {
 
 struct Slot {
     rx: watch::Receiver<Option<(Instant, Shared)>>,
+    /// Last time a reader asked for this value: only values still read are refreshed ahead.
+    last_used: Instant,
 }
 
 /// How a read was served (for tests and metrics).
@@ -102,7 +104,8 @@ impl Coalescer {
                             Some((at, Ok(_))) => now.duration_since(*at) <= max_age,
                             Some((at, Err(_))) => now.duration_since(*at) <= ERROR_TTL.min(max_age),
                         });
-                if let Some(slot) = slots.get(&key).filter(|_| reusable) {
+                if let Some(slot) = slots.get_mut(&key).filter(|_| reusable) {
+                    slot.last_used = now;
                     plans.push(Plan::Wait(slot.rx.clone()));
                     continue;
                 }
@@ -112,11 +115,20 @@ impl Coalescer {
                     continue;
                 }
                 let (tx, rx) = watch::channel(None);
-                slots.insert(key, Slot { rx });
+                slots.insert(key, Slot { rx, last_used: now });
                 plans.push(Plan::Lead(lead_refs.len()));
                 lead_refs.push(r.clone());
                 senders.push(tx);
             }
+            Self::refresh_ahead(
+                &mut slots,
+                store,
+                provider,
+                max_age,
+                now,
+                &mut lead_refs,
+                &mut senders,
+            );
             if slots.len() > self.max_entries {
                 Self::evict(&mut slots, self.max_entries);
             }
@@ -183,6 +195,50 @@ impl Coalescer {
         }
     }
 
+    /// A batch call costs one API call for 1 or 20 ids (AWS bills per call): fill the batch
+    /// that must be sent anyway with other values of the same store that are past half their
+    /// window and still read. Values only get fresher, and in steady state a store's keys are
+    /// refreshed about `batch_limit` at a time instead of one call each.
+    #[allow(clippy::too_many_arguments)]
+    fn refresh_ahead(
+        slots: &mut HashMap<CacheKey, Slot>,
+        store: &str,
+        provider: &dyn SecretProvider,
+        max_age: Duration,
+        now: Instant,
+        lead_refs: &mut Vec<ValueRef>,
+        senders: &mut Vec<watch::Sender<Option<(Instant, Shared)>>>,
+    ) {
+        let limit = provider.batch_limit();
+        let batched = lead_refs.iter().filter(|r| provider.batchable(r)).count();
+        if limit <= 1 || batched == 0 || max_age.is_zero() || batched % limit == 0 {
+            return;
+        }
+        let room = limit - batched % limit;
+        let mut candidates: Vec<(Instant, CacheKey)> = slots
+            .iter()
+            .filter(|(k, slot)| {
+                k.store == store
+                    && provider.batchable(&k.value)
+                    && !lead_refs.contains(&k.value)
+                    && now.duration_since(slot.last_used) <= max_age * 2
+                    && matches!(&*slot.rx.borrow(), Some((at, Ok(_))) if now.duration_since(*at) >= max_age / 2)
+            })
+            .filter_map(|(k, slot)| {
+                let at = slot.rx.borrow().as_ref().map(|(at, _)| *at)?;
+                Some((at, k.clone()))
+            })
+            .collect();
+        candidates.sort_by_key(|(at, _)| *at);
+        for (_, key) in candidates.into_iter().take(room) {
+            let last_used = slots.get(&key).map(|s| s.last_used).unwrap_or(now);
+            let (tx, rx) = watch::channel(None);
+            lead_refs.push(key.value.clone());
+            senders.push(tx);
+            slots.insert(key, Slot { rx, last_used });
+        }
+    }
+
     /// Drops finished entries, oldest first, until under the bound; in-flight ones stay.
     fn evict(slots: &mut HashMap<CacheKey, Slot>, max: usize) {
         let mut done: Vec<(Instant, CacheKey)> = slots
@@ -218,6 +274,8 @@ mod tests {
         calls: AtomicUsize,
         batch_calls: AtomicUsize,
         fail: bool,
+        batch_limit: usize,
+        no_delay: bool,
     }
 
     impl SecretProvider for Counting {
@@ -227,7 +285,9 @@ mod tests {
         fn get<'a>(&'a self, r: &'a ValueRef) -> BoxFut<'a, GetResult> {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                if !self.no_delay {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 if self.fail {
                     Err(ProviderError::Unavailable("down".into()))
                 } else {
@@ -247,6 +307,12 @@ mod tests {
         }
         fn find<'a>(&'a self, _: &'a FindQuery) -> BoxFut<'a, Result<SecretMap, ProviderError>> {
             Box::pin(async { Ok(SecretMap::new()) })
+        }
+        fn batch_limit(&self) -> usize {
+            self.batch_limit.max(1)
+        }
+        fn batchable(&self, _: &ValueRef) -> bool {
+            true
         }
         fn validate(&self) -> BoxFut<'_, Result<(), ProviderError>> {
             Box::pin(async { Ok(()) })
@@ -338,5 +404,51 @@ mod tests {
                 .await;
         }
         assert!(c.len() <= 11, "{}", c.len());
+    }
+
+    #[tokio::test]
+    async fn due_batches_refresh_other_values_ahead() {
+        let p = Counting {
+            batch_limit: 20,
+            no_delay: true,
+            ..Default::default()
+        };
+        let c = Coalescer::default();
+        let fill = Duration::from_secs(10);
+        for i in 0..30 {
+            c.get_many("s", &p, &[ValueRef::new(format!("k{i}"))], fill, false)
+                .await;
+        }
+        assert_eq!(p.batch_calls.load(Ordering::SeqCst), 30);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let window = Duration::from_millis(100);
+        // k0 is due: the batch sent for it carries 19 more keys past half their window.
+        c.get_many("s", &p, &[ValueRef::new("k0")], window, false)
+            .await;
+        assert_eq!(p.batch_calls.load(Ordering::SeqCst), 31);
+        assert_eq!(p.calls.load(Ordering::SeqCst), 30 + 20);
+        // Every other key is now read once: k1..k19 are fresh, k20 is due and takes the
+        // remaining nine with it.
+        for i in 1..30 {
+            c.get_many("s", &p, &[ValueRef::new(format!("k{i}"))], window, false)
+                .await;
+        }
+        assert_eq!(p.batch_calls.load(Ordering::SeqCst), 32);
+        assert_eq!(p.calls.load(Ordering::SeqCst), 30 + 20 + 10);
+
+        // Without a batch API nothing is piggybacked.
+        let single = Counting {
+            no_delay: true,
+            ..Default::default()
+        };
+        let c = Coalescer::default();
+        for i in 0..5 {
+            c.get_many("s", &single, &[ValueRef::new(format!("k{i}"))], fill, false)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        c.get_many("s", &single, &[ValueRef::new("k0")], window, false)
+            .await;
+        assert_eq!(single.calls.load(Ordering::SeqCst), 6);
     }
 }

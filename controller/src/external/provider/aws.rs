@@ -307,6 +307,11 @@ impl AwsProvider {
     }
 }
 
+/// Current values without metadata can go through BatchGetSecretValue.
+fn batchable(r: &ValueRef) -> bool {
+    !r.metadata && matches!(r.version.as_deref(), None | Some("") | Some("AWSCURRENT"))
+}
+
 fn value_of(key: &str, string: Option<&str>, binary: Option<&aws_smithy_types::Blob>) -> GetResult {
     match (string, binary) {
         (Some(s), _) => Ok(Zeroizing::new(s.as_bytes().to_vec())),
@@ -363,13 +368,18 @@ impl SecretProvider for AwsProvider {
         Box::pin(self.get_value(r))
     }
 
+    fn batch_limit(&self) -> usize {
+        BATCH_LIMIT
+    }
+
+    fn batchable(&self, r: &ValueRef) -> bool {
+        batchable(r)
+    }
+
     /// Current values without metadata go through BatchGetSecretValue (20 per call); pinned
     /// versions and metadata reads use one call each.
     fn get_many<'a>(&'a self, refs: &'a [ValueRef]) -> BoxFut<'a, Vec<GetResult>> {
         Box::pin(async move {
-            let batchable = |r: &ValueRef| {
-                !r.metadata && matches!(r.version.as_deref(), None | Some("") | Some("AWSCURRENT"))
-            };
             let batch_idx: Vec<usize> = (0..refs.len()).filter(|&i| batchable(&refs[i])).collect();
             let mut out: Vec<Option<GetResult>> = (0..refs.len()).map(|_| None).collect();
             if batch_idx.len() > 1 {

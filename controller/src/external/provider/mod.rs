@@ -94,6 +94,16 @@ pub trait SecretProvider: Send + Sync {
         })
     }
 
+    /// Most ids one `get_many` call sends together (1: no batch API).
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Whether `get_many` fetches this reference in a batch call.
+    fn batchable(&self, _r: &ValueRef) -> bool {
+        false
+    }
+
     /// Every secret matching the query, keyed by its name (relative to `path` where the
     /// provider lists by path).
     fn find<'a>(&'a self, q: &'a FindQuery) -> BoxFut<'a, Result<SecretMap, ProviderError>>;
