@@ -27,6 +27,7 @@ fn samples() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("torture-comments.yaml", "yaml", std::fs::read(fx("../torture-comments.yaml")).unwrap()),
         ("torture.json", "json", std::fs::read(fx("../torture.json")).unwrap()),
         ("torture.ini", "ini", std::fs::read(fx("../torture.ini")).unwrap()),
+        ("torture2.ini", "ini", std::fs::read(fx("../torture2.ini")).unwrap()),
         ("torture.env", "dotenv", std::fs::read(fx("../torture.env")).unwrap()),
         ("text.bin", "binary", read("expected/native-text.bin")),
     ]

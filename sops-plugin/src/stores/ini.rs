@@ -47,6 +47,7 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
     let text = std::str::from_utf8(src).map_err(|_| Error::parse("INI", "input is not UTF-8"))?;
     // go-ini always has the DEFAULT section, and sops keeps it in the tree even when empty.
     let mut sections: Vec<(String, Map)> = vec![(DEFAULT.to_string(), vec![])];
+    let mut cur = 0usize;
     let mut pending: Vec<String> = vec![];
     let mut lines = text.split('\n').enumerate();
     while let Some((n, raw)) = lines.next() {
@@ -68,15 +69,23 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
                 })?
                 .trim()
                 .to_string();
-            let mut m: Map = vec![];
+            // sops loads INI with non-unique sections allowed: a repeated header starts a new
+            // section of the same name.
+            sections.push((name, vec![]));
+            cur = sections.len() - 1;
             if !pending.is_empty() {
-                m.push((
+                let c = (
                     Key::Comment(strip_comment(&pending.join("\n"))),
                     Value::Null,
-                ));
+                );
+                let m = &mut sections[cur].1;
+                if matches!(m.first(), Some((Key::Comment(_), _))) {
+                    m[0] = c;
+                } else {
+                    m.insert(0, c);
+                }
                 pending.clear();
             }
-            sections.push((name, m));
             continue;
         }
         let (k, v) = match (line.find('='), line.find(':')) {
@@ -113,14 +122,32 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
         if let Some(c) = inline {
             pending.push(c);
         }
-        if let Some((_, m)) = sections.last_mut() {
-            m.push((Key::Str(k), Value::Str(value)));
-            if !pending.is_empty() {
-                m.push((
-                    Key::Comment(strip_comment(&pending.join("\n"))),
-                    Value::Null,
-                ));
-                pending.clear();
+        let comment = (!pending.is_empty()).then(|| strip_comment(&pending.join("\n")));
+        pending.clear();
+        if let Some((_, m)) = sections.get_mut(cur) {
+            match m
+                .iter()
+                .position(|(kk, _)| matches!(kk, Key::Str(s) if *s == k))
+            {
+                // A repeated key keeps its place and takes the new value and comment (go-ini).
+                Some(p) => {
+                    m[p].1 = Value::Str(value);
+                    let has_comment = matches!(m.get(p + 1), Some((Key::Comment(_), _)));
+                    match (comment, has_comment) {
+                        (Some(c), true) => m[p + 1].0 = Key::Comment(c),
+                        (Some(c), false) => m.insert(p + 1, (Key::Comment(c), Value::Null)),
+                        (None, true) => {
+                            m.remove(p + 1);
+                        }
+                        (None, false) => {}
+                    }
+                }
+                None => {
+                    m.push((Key::Str(k), Value::Str(value)));
+                    if let Some(c) = comment {
+                        m.push((Key::Comment(c), Value::Null));
+                    }
+                }
             }
         }
     }
@@ -157,7 +184,7 @@ fn quote_value(v: &str) -> String {
 type Entry = (String, Option<String>);
 
 fn write_comment(out: &mut String, c: &str) {
-    for line in c.split('\n') {
+    for line in c.split('\n').map(str::trim_end) {
         if line.starts_with('#') || line.starts_with(';') {
             out.push_str(&line[..1]);
             out.push(' ');
@@ -201,17 +228,29 @@ fn emit_section(out: &mut String, name: &str, items: &[Entry]) {
         out.push_str(name);
         out.push_str("]\n");
     }
+    // go-ini aligns on the keys as written (quoted when needed).
+    let quote_key = |k: &str| {
+        if k.contains(['"', '=', ':']) {
+            format!("`{k}`")
+        } else if k.contains('`') {
+            format!("\"\"\"{k}\"\"\"")
+        } else {
+            k.to_string()
+        }
+    };
     let width = keys
         .iter()
-        .map(|(k, _, _)| k.chars().count())
+        .map(|(k, _, _)| quote_key(k).chars().count())
         .max()
         .unwrap_or(0);
     for (k, v, c) in &keys {
         if let Some(c) = c {
             write_comment(out, c);
         }
-        out.push_str(k);
-        for _ in k.chars().count()..width {
+        // go-ini quotes keys that would not read back as themselves.
+        let quoted = quote_key(k);
+        out.push_str(&quoted);
+        for _ in quoted.chars().count()..width {
             out.push(' ');
         }
         out.push_str(" = ");
