@@ -232,11 +232,14 @@ impl Walk<'_> {
             let a = aad(path);
             let iv = self.reuse.and_then(|s| s.lookup(&a, v));
             if let Some(enc) = cipher::encrypt_value(self.key, v, &a, iv.as_deref()) {
-                *v = if matches!(v, Value::Comment(_)) {
+                let new = if matches!(v, Value::Comment(_)) {
                     Value::Comment(enc)
                 } else {
                     Value::Str(enc)
                 };
+                // The plaintext this replaces is wiped, not just freed.
+                let mut old = std::mem::replace(v, new);
+                crate::value::wipe(&mut old);
             }
         }
         Ok(())

@@ -255,7 +255,8 @@ pub fn wipe_map(m: &mut Map) {
     }
 }
 
-fn wipe(v: &mut Value) {
+/// Overwrites the strings of one value (see [`wipe_map`]).
+pub fn wipe(v: &mut Value) {
     use zeroize::Zeroize;
     match v {
         Value::Str(s) | Value::Comment(s) | Value::Time(s) => s.zeroize(),
