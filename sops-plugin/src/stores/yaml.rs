@@ -1172,7 +1172,11 @@ fn parse_timestamp(s: &str) -> Option<String> {
     if r.is_empty() {
         return Some(format!("{date}T00:00:00Z"));
     }
-    let (sep, r) = (r.as_bytes()[0], &r[1..]);
+    let sep = r.as_bytes()[0];
+    if !matches!(sep, b'T' | b't' | b' ') {
+        return None;
+    }
+    let r = &r[1..];
     let (h, r) = num(r, 1, 2)?;
     let (mi, r) = num(r.strip_prefix(':')?, 1, 2)?;
     let (se, mut r) = num(r.strip_prefix(':')?, 1, 2)?;
@@ -1485,6 +1489,26 @@ fn literal(s: &str, indent: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamp_like_scalars_never_panic() {
+        for s in [
+            "2001-12-14é",
+            "2001-12-14T",
+            "2001-12-14 1:2",
+            "2001-13-01",
+            "2001-02-29",
+            "2000-02-29",
+        ] {
+            let docs = parse(&format!("a: {s}\n"));
+            assert!(docs.is_ok(), "{s}");
+        }
+        assert_eq!(
+            resolve_plain("2000-02-29"),
+            Value::Time("2000-02-29T00:00:00Z".into())
+        );
+        assert_eq!(resolve_plain("2001-02-29"), Value::Str("2001-02-29".into()));
+    }
 
     #[test]
     fn hostile_inputs_are_refused() {
