@@ -144,7 +144,7 @@ pub fn load_plain(format: Format, src: &[u8]) -> Result<Vec<Map>> {
 }
 
 /// Single-document formats take the first document, as sops does for multi-document YAML.
-fn single(docs: &[Map], _format: &str) -> Result<Map> {
+fn single(docs: &[Map]) -> Result<Map> {
     Ok(docs.first().cloned().unwrap_or_default())
 }
 
@@ -163,12 +163,12 @@ pub fn emit_encrypted(format: Format, docs: &[Map], meta: &Value) -> Result<Vec<
             Ok(yaml::emit(&with).into_bytes())
         }
         Format::Json | Format::Binary => {
-            let mut d = single(docs, "JSON")?;
+            let mut d = single(docs)?;
             d.push((Key::Str("sops".into()), meta.clone()));
             Ok(json::emit(&d).into_bytes())
         }
-        Format::Dotenv => dotenv::emit(&single(docs, "dotenv")?, Some(meta)),
-        Format::Ini => ini::emit(&single(docs, "INI")?, Some(meta)),
+        Format::Dotenv => dotenv::emit(&single(docs)?, Some(meta)),
+        Format::Ini => ini::emit(&single(docs)?, Some(meta)),
     }
 }
 
@@ -176,11 +176,11 @@ pub fn emit_encrypted(format: Format, docs: &[Map], meta: &Value) -> Result<Vec<
 pub fn emit_plain(format: Format, docs: &[Map]) -> Result<Vec<u8>> {
     match format {
         Format::Yaml => Ok(yaml::emit(docs).into_bytes()),
-        Format::Json => Ok(json::emit(&single(docs, "JSON")?).into_bytes()),
-        Format::Dotenv => dotenv::emit(&single(docs, "dotenv")?, None),
-        Format::Ini => ini::emit(&single(docs, "INI")?, None),
+        Format::Json => Ok(json::emit(&single(docs)?).into_bytes()),
+        Format::Dotenv => dotenv::emit(&single(docs)?, None),
+        Format::Ini => ini::emit(&single(docs)?, None),
         Format::Binary => {
-            let d = single(docs, "binary")?;
+            let d = single(docs)?;
             let data = d
                 .iter()
                 .find_map(|(k, v)| match k {
