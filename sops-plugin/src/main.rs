@@ -414,7 +414,10 @@ fn run(cli: Cli) -> Result<()> {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let keys = generate_keyring()?;
             let mut opts = generate::Options::from_env(&env_var);
-            let seal = seal || env_var("SOPS_PLUGIN_SEAL").is_some_and(|v| v == "true" || v == "1");
+            // The operator (SOPS_PLUGIN_SEAL) or an Application (plugin parameter `seal`, which
+            // Argo CD passes as PARAM_SEAL) can turn sealing on; neither can turn it off.
+            let on = |k: &str| env_var(k).is_some_and(|v| v == "true" || v == "1");
+            let seal = seal || on("SOPS_PLUGIN_SEAL") || on("PARAM_SEAL");
             if seal {
                 let cert = cert.ok_or_else(|| {
                     anyhow!("--seal needs --cert FILE (or SOPS_PLUGIN_SEAL_CERT)")

@@ -235,10 +235,12 @@ fn seal_turns_every_secret_into_a_sealed_secret() {
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\nstringData:\n  k: {CANARY}-plain\n"
         ),
     );
+    // As the plugin parameter `seal` arrives from Argo CD, with the operator's certificate.
     let out = Command::new(env!("CARGO_BIN_EXE_sops-plugin"))
-        .args(["generate", "--seal", "--cert"])
-        .arg(d.join("cert.pem"))
+        .arg("generate")
         .arg(d.join("app"))
+        .env("PARAM_SEAL", "true")
+        .env("SOPS_PLUGIN_SEAL_CERT", d.join("cert.pem"))
         .env("SOPS_AGE_KEY_FILE", fx("keys.txt"))
         .env("ARGOCD_APP_NAMESPACE", "prod")
         .env("HOME", d)
