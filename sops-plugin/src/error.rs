@@ -42,8 +42,8 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
     /// An error in one file of a rendered directory.
-    #[error("{file}: {source}")]
-    InFile { file: String, source: Box<Error> },
+    #[error("{file}: {error}")]
+    InFile { file: String, error: Box<Error> },
     /// The file is already encrypted.
     #[error("file is already encrypted (it has a sops metadata block)")]
     AlreadyEncrypted,
@@ -64,7 +64,7 @@ impl Error {
             Error::Config(_) => 61,
             Error::Unsupported(_) => 1,
             Error::AlreadyEncrypted => 203,
-            Error::InFile { source, .. } => source.exit_code(),
+            Error::InFile { error, .. } => error.exit_code(),
         }
     }
 

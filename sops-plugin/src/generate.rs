@@ -88,7 +88,7 @@ const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml
 fn file_err(path: &Path, e: Error) -> Error {
     Error::InFile {
         file: path.display().to_string(),
-        source: Box::new(e),
+        error: Box::new(e),
     }
 }
 
@@ -165,8 +165,29 @@ pub fn render_file(
                 Ok(vec![])
             }
         }
+        // A plain manifest our parser refuses (YAML that go-yaml tolerates, or text that is not
+        // YAML at all) carries no SOPS data: hand it to Argo CD as it is, and let Argo CD judge.
+        Err(Error::Parse { .. }) if seal.is_none() && !looks_encrypted(src) => {
+            if !looks_like_manifest(src) {
+                return Ok(vec![]);
+            }
+            let mut t = String::from_utf8_lossy(src).into_owned();
+            if !t.ends_with('\n') {
+                t.push('\n');
+            }
+            Ok(vec![t])
+        }
         Err(e) => Err(file_err(path, e)),
     }
+}
+
+fn looks_encrypted(src: &[u8]) -> bool {
+    src.windows(15).any(|w| w == b"ENC[AES256_GCM,")
+}
+
+fn looks_like_manifest(src: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(src);
+    t.lines().any(|l| l.starts_with("apiVersion:")) && t.lines().any(|l| l.starts_with("kind:"))
 }
 
 /// One document as YAML, sealed first when it is a Secret and sealing is on.

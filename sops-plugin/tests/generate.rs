@@ -313,3 +313,27 @@ fn per_project_keys_come_from_argocd_not_from_the_app() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn plain_yaml_our_parser_refuses_passes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // go-yaml accepts a closing bracket at the key's indentation; YAML 1.2 parsers do not.
+    let odd =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\ndata:\n  list: [\n    a\n  ]\n";
+    write(d, "odd.yaml", odd);
+    write(d, "notes.yaml", "{{ not yaml\n");
+    let out = ours_ok(d, &["generate", "."]);
+    assert_eq!(String::from_utf8_lossy(&out), format!("---\n{odd}"));
+    // An encrypted file that does not parse still fails the render.
+    write(
+        d,
+        "bad.yaml",
+        "apiVersion: v1\nkind: Secret\nstringData:\n  a: ENC[AES256_GCM,data:x\n  - ]\n",
+    );
+    assert!(
+        !ours(d, &["generate", "."], Some("keys.txt"))
+            .status
+            .success()
+    );
+}
