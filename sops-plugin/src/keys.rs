@@ -13,10 +13,15 @@ use crate::error::{Error, Result};
 use crate::metadata::{AgeKey, KeyGroup, Metadata};
 use crate::shamir;
 
+type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
+
 /// A set of age identities and a record of where they were looked for.
 #[derive(Default)]
 pub struct Keyring {
-    identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+    identities: Identities,
+    /// `SOPS_AGE_KEY_CMD`, run per recipient (with `SOPS_AGE_RECIPIENT` set) when needed.
+    key_cmd: Option<String>,
+    cmd_cache: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Identities>>>,
     /// Human-readable places that were searched (for error messages).
     pub searched: Vec<String>,
     /// Keys found but not usable (e.g. passphrase-protected SSH keys, plugins).
@@ -147,9 +152,11 @@ impl Keyring {
         }
         k.searched.push("SOPS_AGE_KEY_CMD".into());
         if let Some(cmd) = env("SOPS_AGE_KEY_CMD").filter(|s| !s.is_empty()) {
-            let out = run_key_cmd(&cmd)?;
-            let text = Zeroizing::new(String::from_utf8_lossy(&out).into_owned());
-            k.add_text(&text, "SOPS_AGE_KEY_CMD")?;
+            // Like sops, run it per recipient being decrypted (SOPS_AGE_RECIPIENT), lazily.
+            if shlex::split(&cmd).is_none_or(|v| v.is_empty()) {
+                return Err(Error::Config("SOPS_AGE_KEY_CMD cannot be parsed".into()));
+            }
+            k.key_cmd = Some(cmd);
         }
         let cfg = env("XDG_CONFIG_HOME")
             .filter(|s| !s.is_empty())
@@ -168,15 +175,46 @@ impl Keyring {
     }
 
     /// Unwraps one age stanza; the error text is age's, never key material.
-    fn unwrap_stanza(&self, enc: &str) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    /// Identities `SOPS_AGE_KEY_CMD` prints for `recipient` (cached per recipient).
+    fn cmd_identities(
+        &self,
+        recipient: &str,
+    ) -> std::result::Result<std::sync::Arc<Identities>, String> {
+        let Some(cmd) = &self.key_cmd else {
+            return Ok(std::sync::Arc::new(vec![]));
+        };
+        if let Ok(cache) = self.cmd_cache.lock()
+            && let Some(ids) = cache.get(recipient)
+        {
+            return Ok(ids.clone());
+        }
+        let out = run_key_cmd(cmd, recipient).map_err(|e| e.to_string())?;
+        let text = Zeroizing::new(String::from_utf8_lossy(&out).into_owned());
+        let mut k = Keyring::new();
+        k.add_text(&text, "SOPS_AGE_KEY_CMD")
+            .map_err(|e| e.to_string())?;
+        let ids = std::sync::Arc::new(k.identities);
+        if let Ok(mut cache) = self.cmd_cache.lock() {
+            cache.insert(recipient.to_string(), ids.clone());
+        }
+        Ok(ids)
+    }
+
+    fn unwrap_stanza(
+        &self,
+        enc: &str,
+        recipient: &str,
+    ) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
         let mut armored = enc.trim_end().to_string();
         armored.push('\n');
         let dec = age::Decryptor::new_buffered(ArmoredReader::new(armored.as_bytes()))
             .map_err(|e| format!("cannot read age header: {e}"))?;
+        let from_cmd = self.cmd_identities(recipient)?;
         let mut r = dec
             .decrypt(
                 self.identities
                     .iter()
+                    .chain(from_cmd.iter())
                     .map(|i| i.as_ref() as &dyn age::Identity),
             )
             .map_err(|e| e.to_string())?;
@@ -194,7 +232,7 @@ impl Keyring {
         for (gi, g) in md.key_groups.iter().enumerate() {
             let mut got = None;
             for a in &g.age {
-                match self.unwrap_stanza(&a.enc) {
+                match self.unwrap_stanza(&a.enc, &a.recipient) {
                     Ok(k) => {
                         got = Some(k);
                         break;
@@ -265,7 +303,7 @@ fn read_secret(p: &Path) -> Result<Zeroizing<Vec<u8>>> {
         .map_err(|e| Error::Config(format!("cannot read key file {}: {e}", p.display())))
 }
 
-fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>> {
+fn run_key_cmd(cmd: &str, recipient: &str) -> Result<Zeroizing<Vec<u8>>> {
     let argv = shlex::split(cmd)
         .ok_or_else(|| Error::Config("SOPS_AGE_KEY_CMD cannot be parsed".into()))?;
     let (prog, args) = argv
@@ -273,6 +311,7 @@ fn run_key_cmd(cmd: &str) -> Result<Zeroizing<Vec<u8>>> {
         .ok_or_else(|| Error::Config("SOPS_AGE_KEY_CMD is empty".into()))?;
     let out = std::process::Command::new(prog)
         .args(args)
+        .env("SOPS_AGE_RECIPIENT", recipient)
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .output()

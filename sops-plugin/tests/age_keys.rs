@@ -159,15 +159,34 @@ fn identity_sources_are_combined() {
         ),
     ];
     assert_eq!(Keyring::discover(&env_of(&pairs)).unwrap().len(), 2);
-    // SOPS_AGE_KEY_CMD output.
+    // SOPS_AGE_KEY_CMD runs when a stanza needs it, told the recipient in SOPS_AGE_RECIPIENT
+    // (this one only answers for the second recipient).
     let pairs = [
         ("HOME", d.display().to_string()),
         (
             "SOPS_AGE_KEY_CMD",
-            format!("cat {}", fx("identity1.txt").display()),
+            format!(
+                "sh -c 'test \"$SOPS_AGE_RECIPIENT\" = {R2} && cat {}'",
+                fx("identity2.txt").display()
+            ),
         ),
     ];
-    assert_eq!(Keyring::discover(&env_of(&pairs)).unwrap().len(), 1);
+    let k = Keyring::discover(&env_of(&pairs)).unwrap();
+    let src = std::fs::read(fx("native/types.enc.yaml")).unwrap();
+    let out = sops_plugin::decrypt(
+        sops_plugin::Format::Yaml,
+        sops_plugin::Format::Yaml,
+        &src,
+        &k,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        out.as_slice(),
+        std::fs::read(fx("expected/native-types.yaml"))
+            .unwrap()
+            .as_slice()
+    );
     // Default location under XDG_CONFIG_HOME, plus SOPS_AGE_KEY_FILE.
     let cfg = d.join("cfg");
     std::fs::create_dir_all(cfg.join("sops/age")).unwrap();
