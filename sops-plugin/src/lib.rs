@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod keys;
+pub mod krm;
 pub mod metadata;
 pub mod seal;
 pub mod shamir;

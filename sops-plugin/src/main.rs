@@ -109,6 +109,9 @@ enum Cmd {
         #[command(flatten)]
         types: Types,
     },
+    /// KRM exec function (KSOPS-style `kind: ksops` generator): ResourceList on stdin, out on
+    /// stdout. Also what runs when the binary is invoked as `ksops`.
+    Krm,
     /// Argo CD CMP discover: print the first SOPS file below DIR (nothing if none).
     Discover {
         /// Application directory (default: current directory).
@@ -404,6 +407,7 @@ fn run(cli: Cli) -> Result<()> {
             o.rotate()?;
             write_atomic(&file, &o.seal(f)?)?;
         }
+        Cmd::Krm => run_krm()?,
         Cmd::Discover { dir } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             if let Some(f) = generate::discover(&dir)? {
@@ -438,9 +442,32 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+fn run_krm() -> Result<()> {
+    use std::io::Read;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read the ResourceList from stdin")?;
+    let out = sops_plugin::krm::run(&input, Path::new("."), &keyring()?)?;
+    let out = Zeroizing::new(out);
+    let mut so = std::io::stdout().lock();
+    so.write_all(out.as_bytes())?;
+    so.flush()?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    // Installed under the name `ksops`, the binary is a drop-in KRM exec function.
+    let as_ksops = std::env::args_os()
+        .next()
+        .and_then(|a| Path::new(&a).file_name().map(|n| n == "ksops"))
+        .unwrap_or(false);
+    let result = if as_ksops {
+        run_krm()
+    } else {
+        run(Cli::parse())
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sops-plugin: {e:#}");
