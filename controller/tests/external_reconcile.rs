@@ -405,3 +405,122 @@ async fn unknown_provider_and_cluster_store_conditions() {
     // ClusterSecretStore conditions are unit-tested in `stores`: kube-fake-client 0.3 registers
     // every custom resource as namespaced, so a cluster-scoped store cannot be created here.
 }
+
+#[tokio::test]
+async fn store_status_reports_valid_and_invalid_providers() {
+    use controller::external::stores_status::reconcile_secret_store;
+    let env = Env::new().await;
+    env.stores()
+        .create(&PostParams::default(), &store(&[("a", "b")]))
+        .await
+        .unwrap();
+    let s = env.stores().get("fake").await.unwrap();
+    reconcile_secret_store(
+        Arc::new(s),
+        env.ctx.clone(),
+        std::time::Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    let s = env.stores().get("fake").await.unwrap();
+    let c = &s.status.as_ref().unwrap().conditions[0];
+    assert_eq!((c.type_.as_str(), c.status.as_str()), ("Ready", "True"));
+    assert_eq!(c.reason.as_deref(), Some("Valid"));
+
+    let mut bad: SecretStore = serde_yaml::from_str(
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {name: gcp, namespace: app}\nspec:\n  provider:\n    gcpsm: {projectID: p}\n",
+    )
+    .unwrap();
+    bad = env
+        .stores()
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap();
+    reconcile_secret_store(
+        Arc::new(bad),
+        env.ctx.clone(),
+        std::time::Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    let s = env.stores().get("gcp").await.unwrap();
+    let c = &s.status.as_ref().unwrap().conditions[0];
+    assert_eq!(c.status, "False");
+    assert_eq!(c.reason.as_deref(), Some("InvalidProviderConfig"));
+    assert!(
+        c.message
+            .as_deref()
+            .unwrap()
+            .contains("unsupported provider gcpsm")
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_registered_and_count_calls_per_store() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = controller::external::register_metrics(&mut registry);
+    metrics.provider_call("SecretStore/app/fake", "fake", "Get", "success");
+    let es = controller::external::metrics::EsLabels {
+        namespace: "app".into(),
+        name: "x".into(),
+    };
+    metrics
+        .cache_hits
+        .get_or_create(&controller::external::metrics::StoreLabels {
+            store: "SecretStore/app/fake".into(),
+        })
+        .inc();
+    metrics.sync_calls.get_or_create(&es).inc();
+    metrics.sync_errors.get_or_create(&es).inc();
+    metrics.condition("app", "x", true);
+    metrics.reconcile_duration.get_or_create(&es).observe(0.1);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for name in [
+        "externalsecret_provider_api_calls_count_total{store=\"SecretStore/app/fake\",provider=\"fake\",call=\"Get\",status=\"success\"} 1",
+        "# TYPE externalsecret_provider_cache_hits counter",
+        "# TYPE externalsecret_sync_calls counter",
+        "# TYPE externalsecret_sync_calls_error counter",
+        "# TYPE externalsecret_status_condition gauge",
+        "# TYPE externalsecret_reconcile_duration_seconds histogram",
+    ] {
+        assert!(text.contains(name), "missing {name} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn disabled_run_returns_at_shutdown() {
+    let env = Env::new().await;
+    let args = ExternalSecretsArgs {
+        enabled: false,
+        ..Default::default()
+    };
+    controller::external::run(env.client.clone(), args, Metrics::default(), async {})
+        .await
+        .unwrap();
+}
+
+#[test]
+fn flags_parse_from_command_line_and_env_names() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        es: ExternalSecretsArgs,
+    }
+    let cli = Cli::parse_from([
+        "x",
+        "--enable-external-secrets=false",
+        "--external-secrets-concurrent",
+        "16",
+        "--aws-secretsmanager-endpoint",
+        "http://127.0.0.1:1",
+    ]);
+    assert!(!cli.es.enabled);
+    assert_eq!(cli.es.concurrency, 16);
+    assert_eq!(
+        cli.es.aws_secretsmanager_endpoint.as_deref(),
+        Some("http://127.0.0.1:1")
+    );
+    assert_eq!(cli.es.provider_timeout, "30s");
+}

@@ -451,7 +451,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         name: &name,
         uid: &uid,
     };
-    let outcome: Result<(&str, String), SyncError> = async {
+    // (reason, message, event reason when the Secret changed)
+    let outcome: Result<(&str, String, Option<&str>), SyncError> = async {
         let fetched = fetch(&ctx, &es, &store, interval, changed).await?;
         if fetched.all_missing && fetched.data.is_empty() {
             match es.spec.target.deletion_policy {
@@ -462,6 +463,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                     return Ok((
                         secret::REASON_DELETED,
                         "secret deleted due to DeletionPolicy".to_string(),
+                        existing.is_some().then_some("Deleted"),
                     ));
                 }
                 DeletionPolicy::Merge => {
@@ -475,6 +477,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                     return Ok((
                         secret::REASON_DELETED,
                         "provider data removed from the secret due to DeletionPolicy".to_string(),
+                        existing.is_some().then_some("Updated"),
                     ));
                 }
                 DeletionPolicy::Retain => {}
@@ -484,14 +487,22 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         match secret::plan_write(&es, &owner, rendered, existing.as_ref())? {
             WritePlan::Create(s) => {
                 secrets.create(&PostParams::default(), &s).await?;
-                Ok((secret::REASON_SYNCED, "secret synced".to_string()))
+                Ok((
+                    secret::REASON_SYNCED,
+                    "secret synced".to_string(),
+                    Some("Created"),
+                ))
             }
             WritePlan::Replace(s) => {
                 secrets.replace(&target, &PostParams::default(), &s).await?;
-                Ok((secret::REASON_SYNCED, "secret synced".to_string()))
+                Ok((
+                    secret::REASON_SYNCED,
+                    "secret synced".to_string(),
+                    Some("Updated"),
+                ))
             }
             WritePlan::Unchanged | WritePlan::Nothing => {
-                Ok((secret::REASON_SYNCED, "secret synced".to_string()))
+                Ok((secret::REASON_SYNCED, "secret synced".to_string(), None))
             }
             WritePlan::MissingForMerge => Err(SyncError::MissingForMerge(target.clone())),
         }
@@ -499,7 +510,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     .await;
 
     let result = match outcome {
-        Ok((reason, message)) => {
+        Ok((reason, message, event)) => {
             ctx.clear_failure(&object_key);
             let mut new_status = status.clone();
             new_status.conditions = secret::set_ready(
@@ -518,18 +529,10 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
             ctx.metrics
                 .condition(&ns, &name, reason == secret::REASON_SYNCED);
             tracing::info!(namespace = %ns, name = %name, reason, "external secret synced");
-            publish(
-                &ctx,
-                &es,
-                false,
-                if reason == secret::REASON_SYNCED {
-                    "Updated"
-                } else {
-                    "Deleted"
-                },
-                message,
-            )
-            .await;
+            // Events only when the Secret changed, not on every refresh.
+            if let Some(event) = event {
+                publish(&ctx, &es, false, event, message).await;
+            }
             let policy = es.spec.refresh_policy.unwrap_or_default();
             if interval.is_zero() || policy != crds::external_secrets::RefreshPolicy::Periodic {
                 Ok(Action::await_change())
