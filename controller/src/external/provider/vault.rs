@@ -514,7 +514,14 @@ impl SecretProvider for VaultProvider {
                 }
                 match self.read(&ValueRef::new(key)).await {
                     Ok(v) => {
-                        out.insert(path, v);
+                        // Keys are relative to `find.path`, as ESO names them.
+                        let rel = path
+                            .strip_prefix(base.trim_matches('/'))
+                            .map(|r| r.trim_start_matches('/'))
+                            .filter(|r| !r.is_empty())
+                            .unwrap_or(&path)
+                            .to_string();
+                        out.insert(rel, v);
                     }
                     Err(ProviderError::NotFound(_)) => {}
                     Err(e) => return Err(e),
