@@ -229,7 +229,8 @@ async fn throttling_is_retried_counted_and_never_not_found() {
     let err = p.get(&ValueRef::new("k")).await.unwrap_err();
     assert!(matches!(err, ProviderError::Throttled(_)), "{err:?}");
     assert_eq!(stub.hits.load(std::sync::atomic::Ordering::SeqCst), 3);
-    assert_eq!(metrics.provider_calls_for("SecretStore/ns/aws"), 1);
+    // One failed call plus three throttled attempts, all counted.
+    assert_eq!(metrics.provider_calls_for("SecretStore/ns/aws"), 1 + 3);
 
     let stub = Stub::start(500, r#"{"__type":"InternalServiceError","message":"boom"}"#).await;
     let p = provider(&stub.endpoint, &metrics, 2).await;

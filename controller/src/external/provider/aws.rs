@@ -46,6 +46,50 @@ impl Default for AwsOptions {
     }
 }
 
+/// Counts every HTTP attempt the SDK's retry loop makes that was throttled or failed with 5xx,
+/// including the retried ones that end in success, so /metrics shows throttling even when
+/// it is absorbed by retries.
+#[derive(Debug)]
+struct AttemptCounter {
+    calls: CallRecorder,
+}
+
+impl aws_sdk_secretsmanager::config::Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "ExternalSecretsAttemptCounter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_secretsmanager::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_sdk_secretsmanager::error::BoxError> {
+        let Some(response) = context.response() else {
+            return Ok(());
+        };
+        let status = response.status().as_u16();
+        if status < 400 {
+            // Success bodies hold secret values: never looked at here.
+            return Ok(());
+        }
+        let header_throttled = response
+            .headers()
+            .get("x-amzn-errortype")
+            .is_some_and(|v| v.starts_with("Throttling"));
+        let body_throttled = response
+            .body()
+            .bytes()
+            .is_some_and(|b| b.windows(b"Throttling".len()).any(|w| w == b"Throttling"));
+        if header_throttled || body_throttled || status == 429 {
+            self.calls.record_status("Attempt", "throttled");
+        } else if status >= 500 {
+            self.calls.record_status("Attempt", "server_error");
+        }
+        Ok(())
+    }
+}
+
 /// Static keys from `auth.secretRef`, resolved by the reconciler from Kubernetes Secrets.
 pub struct StaticCredentials {
     pub access_key_id: Zeroizing<String>,
@@ -111,7 +155,11 @@ impl AwsProvider {
             loader = loader.endpoint_url(endpoint.clone());
         }
         let sdk_config = loader.load().await;
-        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&sdk_config);
+        let mut builder = aws_sdk_secretsmanager::config::Builder::from(&sdk_config).interceptor(
+            AttemptCounter {
+                calls: calls.clone(),
+            },
+        );
         if let Some(role) = spec.role.as_deref().filter(|r| !r.is_empty()) {
             let mut assume = aws_config::sts::AssumeRoleProvider::builder(role)
                 .session_name("external-secrets")
