@@ -524,3 +524,76 @@ fn flags_parse_from_command_line_and_env_names() {
     );
     assert_eq!(cli.es.provider_timeout, "30s");
 }
+
+#[tokio::test]
+async fn find_rewrite_and_decoding_through_the_reconciler() {
+    let env = Env::new().await;
+    env.stores()
+        .create(
+            &PostParams::default(),
+            &store(&[
+                ("/dev/config", r#"{"a":"1"}"#),
+                ("/dev/db", "ZGItcGFzcw=="),
+                ("/prod/db", "x"),
+            ]),
+        )
+        .await
+        .unwrap();
+    env.apply_es(&es_yaml(
+        "find",
+        r#"  target: {name: found}
+  data:
+  - secretKey: decoded
+    remoteRef: {key: /dev/db, decodingStrategy: Base64}
+  dataFrom:
+  - find:
+      name: {regexp: "^/dev/"}
+    rewrite:
+    - regexp: {source: "^_dev_", target: ""}
+"#,
+    ))
+    .await;
+    let (_, es) = env.reconcile("find").await;
+    assert_eq!(ready(&es).1, "SecretSynced", "{:?}", ready(&es));
+    let s = env.secrets().get("found").await.unwrap();
+    let keys: Vec<_> = s.data.as_ref().unwrap().keys().cloned().collect();
+    // `/dev/config` becomes `_dev_config` (ESO's key conversion), then the rewrite strips it.
+    assert_eq!(keys, vec!["config", "db", "decoded"]);
+    assert_eq!(data_of(&s, "decoded"), "db-pass");
+    assert_eq!(data_of(&s, "db"), "ZGItcGFzcw==");
+}
+
+#[tokio::test]
+async fn refresh_policies_created_once_and_zero_interval() {
+    let env = Env::new().await;
+    env.stores()
+        .create(&PostParams::default(), &store(&[("k", "v1")]))
+        .await
+        .unwrap();
+    env.apply_es(&es_yaml(
+        "once",
+        "  refreshPolicy: CreatedOnce\n  data:\n  - secretKey: k\n    remoteRef: {key: k}\n",
+    ))
+    .await;
+    let (action, _) = env.reconcile("once").await;
+    assert!(
+        format!("{action:?}").contains("requeue_after: None"),
+        "{action:?}"
+    );
+    env.set_store(&[("k", "v2")]).await;
+    // A label/annotation change does not refetch a CreatedOnce ExternalSecret.
+    env.force_sync("once", "1").await;
+    env.reconcile("once").await;
+    assert_eq!(
+        data_of(&env.secrets().get("once").await.unwrap(), "k"),
+        "v1"
+    );
+    assert_eq!(env.calls(), 1);
+    // But a deleted target Secret is recreated.
+    env.secrets()
+        .delete("once", &Default::default())
+        .await
+        .unwrap();
+    env.reconcile("once").await;
+    assert!(env.secrets().get_opt("once").await.unwrap().is_some());
+}
