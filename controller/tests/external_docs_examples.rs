@@ -212,3 +212,82 @@ async fn aws_example_from_the_docs_syncs() {
         "example"
     );
 }
+
+/// ESO logs in to Vault on every reconcile (external-secrets#376); here 50 ExternalSecrets
+/// reconciled twice through one AppRole store cost one login.
+#[tokio::test]
+async fn vault_approle_store_logs_in_once_for_many_external_secrets() {
+    let vault = VaultStandin::start(&[]).await.unwrap();
+    vault.add_approle("approle", "role-1", "secret-1");
+    vault.put_kv2("", "secret", "shared", json!({"password": "pw"}));
+    let client = kube().await;
+    let store = format!(
+        r#"apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: vault-approle
+spec:
+  provider:
+    vault:
+      server: "{}"
+      path: "secret"
+      version: "v2"
+      auth:
+        appRole:
+          path: "approle"
+          roleId: "role-1"
+          secretRef:
+            name: "approle-secret"
+            key: "secret-id"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: approle-secret
+data:
+  secret-id: c2VjcmV0LTE=
+"#,
+        vault.addr
+    );
+    apply(&client, &store, None).await;
+    for i in 0..50 {
+        apply(
+            &client,
+            &format!(
+                "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: es-{i}}}\nspec:\n  refreshInterval: 1s\n  secretStoreRef: {{name: vault-approle, kind: SecretStore}}\n  data:\n  - secretKey: password\n    remoteRef: {{key: shared, property: password}}\n"
+            ),
+            None,
+        )
+        .await;
+    }
+    let metrics = Metrics::default();
+    let ctx = Arc::new(
+        context(
+            client.clone(),
+            &ExternalSecretsArgs::default(),
+            metrics.clone(),
+            false,
+        )
+        .unwrap(),
+    );
+    let api: Api<ExternalSecret> = Api::namespaced(client.clone(), "default");
+    for round in 0..2 {
+        if round == 1 {
+            tokio::time::sleep(Duration::from_millis(1300)).await;
+        }
+        for i in 0..50 {
+            let es = api.get(&format!("es-{i}")).await.unwrap();
+            reconcile(Arc::new(es), ctx.clone()).await.unwrap();
+        }
+    }
+    let c = vault.counters();
+    assert_eq!(c.logins, 1, "{c:?}");
+    assert_eq!(vault.live_tokens(), 1);
+    // Two refresh windows: the shared key was read once per window.
+    assert_eq!(c.reads, 2, "{c:?}");
+    let s = Api::<Secret>::namespaced(client.clone(), "default")
+        .get("es-49")
+        .await
+        .unwrap();
+    assert_eq!(data(&s)["password"], "pw");
+}
