@@ -287,3 +287,53 @@ async fn endpoint_from_standard_environment() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irsa_web_identity_credentials_through_sts() {
+    use controller::external::provider::aws::{AwsCredentialSource, TokenSource};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let moto = Moto::start();
+    moto.client()
+        .await
+        .create_secret()
+        .name("irsa/secret")
+        .secret_string("via-irsa")
+        .send()
+        .await
+        .unwrap();
+    let tokens = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = tokens.clone();
+    let token: TokenSource = std::sync::Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(Zeroizing::new("header.payload.signature".to_string())) })
+    });
+    let options = AwsOptions {
+        endpoint_override: Some(moto.endpoint.clone()),
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let calls = CallRecorder {
+        metrics: Metrics::default(),
+        store: "s".into(),
+        provider: "aws",
+    };
+    let p = AwsProvider::with_source(
+        &spec(),
+        AwsCredentialSource::WebIdentity {
+            role_arn: "arn:aws:iam::123456789012:role/irsa".into(),
+            token,
+        },
+        &options,
+        calls,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            text(&p.get(&ValueRef::new("irsa/secret")).await.unwrap()),
+            "via-irsa"
+        );
+    }
+    // One service-account token and one STS exchange, reused until near expiry.
+    assert_eq!(tokens.load(Ordering::SeqCst), 1);
+}

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::cache::Coalescer;
 use super::metrics::Metrics;
-use super::provider::aws::{AwsOptions, AwsProvider, StaticCredentials};
+use super::provider::aws::{AwsCredentialSource, AwsOptions, AwsProvider, StaticCredentials};
 use super::provider::fake::FakeProvider;
 use super::provider::vault::{VaultLogin, VaultOptions, VaultProvider};
 use super::provider::{CallRecorder, ProviderError, SecretProvider};
@@ -255,6 +255,15 @@ async fn secret_value(
 enum Creds {
     None,
     Aws(StaticCredentials),
+    /// IRSA through a referenced service account.
+    AwsWeb {
+        role_arn: String,
+        /// The store's own `role` when it is assumed after the web identity.
+        then_assume: Option<String>,
+        namespace: String,
+        service_account: String,
+        audiences: Vec<String>,
+    },
     Vault(VaultLogin),
 }
 
@@ -268,6 +277,19 @@ impl Creds {
                 if let Some(t) = &c.session_token {
                     h.update(t.as_bytes());
                 }
+            }
+            Creds::AwsWeb {
+                role_arn,
+                then_assume,
+                namespace,
+                service_account,
+                audiences,
+            } => {
+                h.update(role_arn.as_bytes());
+                h.update(then_assume.as_deref().unwrap_or_default().as_bytes());
+                h.update(namespace.as_bytes());
+                h.update(service_account.as_bytes());
+                h.update(audiences.join(",").as_bytes());
             }
             Creds::Vault(VaultLogin::Token(t)) => h.update(t.as_bytes()),
             Creds::Vault(VaultLogin::AppRole {
@@ -296,6 +318,48 @@ async fn read_creds(
     let provider = &store.spec.provider;
     provider.kind().map_err(StoreError::Invalid)?;
     if let Some(aws) = &provider.aws {
+        if let Some(sa) = aws
+            .auth
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .and_then(|j| j.service_account_ref.as_ref())
+        {
+            let ns = match (&sa.namespace, store.cluster) {
+                (Some(n), true) => n.clone(),
+                _ => store.secrets_namespace.clone(),
+            };
+            let api: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+            let account = api.get_opt(&sa.name).await?.ok_or_else(|| {
+                StoreError::Invalid(format!("service account {ns}/{} not found", sa.name))
+            })?;
+            let annotated = account
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("eks.amazonaws.com/role-arn"))
+                .cloned();
+            let (role_arn, then_assume) = match (annotated, aws.role.clone()) {
+                (Some(a), role) => (a, role.filter(|r| !r.is_empty())),
+                (None, Some(role)) if !role.is_empty() => (role, None),
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "service account {ns}/{} has no eks.amazonaws.com/role-arn annotation and the store no role",
+                        sa.name
+                    )));
+                }
+            };
+            return Ok(Creds::AwsWeb {
+                role_arn,
+                then_assume,
+                namespace: ns,
+                service_account: sa.name.clone(),
+                audiences: if sa.audiences.is_empty() {
+                    vec!["sts.amazonaws.com".to_string()]
+                } else {
+                    sa.audiences.clone()
+                },
+            });
+        }
         let Some(sr) = aws.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) else {
             return Ok(Creds::None);
         };
@@ -391,6 +455,46 @@ async fn read_creds(
     Ok(Creds::None)
 }
 
+/// Requests a short-lived token of a service account (TokenRequest) each time it is called.
+fn service_account_token(
+    client: kube::Client,
+    namespace: String,
+    name: String,
+    audiences: Vec<String>,
+) -> super::provider::aws::TokenSource {
+    Arc::new(move || {
+        let client = client.clone();
+        let namespace = namespace.clone();
+        let name = name.clone();
+        let audiences = audiences.clone();
+        Box::pin(async move {
+            let api: Api<ServiceAccount> = Api::namespaced(client, &namespace);
+            let req = TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    audiences: Some(audiences),
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let tr = api
+                .create_token_request(&name, &PostParams::default(), &req)
+                .await
+                .map_err(|e| {
+                    ProviderError::Unauthorized(format!("TokenRequest {namespace}/{name}: {e}"))
+                })?;
+            tr.status
+                .and_then(|s| s.token)
+                .map(Zeroizing::new)
+                .ok_or_else(|| {
+                    ProviderError::Unauthorized(format!(
+                        "TokenRequest {namespace}/{name} returned no token"
+                    ))
+                })
+        })
+    })
+}
+
 /// A provider client bound to one store configuration.
 pub struct StoreClient {
     /// Cache namespace: store id plus configuration fingerprint.
@@ -438,15 +542,33 @@ impl StoreRegistry {
                 calls,
             )),
             (p, creds) if p.aws.is_some() => {
-                let spec = p
+                let mut spec = p
                     .aws
-                    .as_ref()
+                    .clone()
                     .ok_or_else(|| StoreError::Invalid("aws".into()))?;
-                let creds = match creds {
-                    Creds::Aws(c) => Some(c),
-                    _ => None,
+                let source = match creds {
+                    Creds::Aws(c) => AwsCredentialSource::Static(c),
+                    Creds::AwsWeb {
+                        role_arn,
+                        then_assume,
+                        namespace,
+                        service_account,
+                        audiences,
+                    } => {
+                        spec.role = then_assume;
+                        AwsCredentialSource::WebIdentity {
+                            role_arn,
+                            token: service_account_token(
+                                client.clone(),
+                                namespace,
+                                service_account,
+                                audiences,
+                            ),
+                        }
+                    }
+                    _ => AwsCredentialSource::Default,
                 };
-                Arc::new(AwsProvider::new(spec, creds, &options.aws, calls).await?)
+                Arc::new(AwsProvider::with_source(&spec, source, &options.aws, calls).await?)
             }
             (p, Creds::Vault(login)) if p.vault.is_some() => {
                 let spec = p

@@ -97,6 +97,92 @@ pub struct StaticCredentials {
     pub session_token: Option<Zeroizing<String>>,
 }
 
+/// Produces a fresh service-account token (Kubernetes TokenRequest) for IRSA.
+pub type TokenSource = std::sync::Arc<
+    dyn Fn() -> super::BoxFut<'static, Result<Zeroizing<String>, ProviderError>> + Send + Sync,
+>;
+
+/// Where the store's AWS credentials come from.
+pub enum AwsCredentialSource {
+    /// The SDK default chain (env, IRSA of the controller, Pod Identity, instance role).
+    Default,
+    /// `auth.secretRef`.
+    Static(StaticCredentials),
+    /// `auth.jwt.serviceAccountRef`: AssumeRoleWithWebIdentity with a token of that service
+    /// account, for `role_arn` (its `eks.amazonaws.com/role-arn` annotation).
+    WebIdentity {
+        role_arn: String,
+        token: TokenSource,
+    },
+}
+
+/// IRSA for a referenced service account: exchanges a fresh service-account token for
+/// temporary credentials, cached until five minutes before they expire.
+struct WebIdentityCredentials {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    token: TokenSource,
+    cached: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl std::fmt::Debug for WebIdentityCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebIdentityCredentials")
+            .field("role_arn", &self.role_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebIdentityCredentials {
+    async fn load(&self) -> aws_credential_types::provider::Result {
+        use aws_credential_types::provider::error::CredentialsError;
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c
+                .expiry()
+                .is_none_or(|e| e > std::time::SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let token = (self.token)()
+            .await
+            .map_err(|e| CredentialsError::provider_error(e.to_string()))?;
+        let out = self
+            .sts
+            .assume_role_with_web_identity()
+            .role_arn(&self.role_arn)
+            .role_session_name("external-secrets")
+            .web_identity_token(token.as_str())
+            .send()
+            .await
+            .map_err(|e| CredentialsError::provider_error(DisplayErrorContext(&e).to_string()))?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| CredentialsError::provider_error("STS returned no credentials"))?;
+        let creds = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            std::time::SystemTime::try_from(*c.expiration()).ok(),
+            "WebIdentity",
+        );
+        *cached = Some(creds.clone());
+        Ok(creds)
+    }
+}
+
+impl aws_credential_types::provider::ProvideCredentials for WebIdentityCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(self.load())
+    }
+}
+
 pub struct AwsProvider {
     client: Client,
     prefix: String,
@@ -110,6 +196,19 @@ impl AwsProvider {
         options: &AwsOptions,
         calls: CallRecorder,
     ) -> Result<Self, ProviderError> {
+        let source = match credentials {
+            Some(c) => AwsCredentialSource::Static(c),
+            None => AwsCredentialSource::Default,
+        };
+        Self::with_source(spec, source, options, calls).await
+    }
+
+    pub async fn with_source(
+        spec: &AwsSpec,
+        source: AwsCredentialSource,
+        options: &AwsOptions,
+        calls: CallRecorder,
+    ) -> Result<Self, ProviderError> {
         if spec.service != "SecretsManager" {
             return Err(ProviderError::Config(format!(
                 "aws service {:?} is not supported (only SecretsManager)",
@@ -118,17 +217,6 @@ impl AwsProvider {
         }
         if spec.region.is_empty() {
             return Err(ProviderError::Config("aws.region is required".into()));
-        }
-        if spec.auth.as_ref().is_some_and(|a| {
-            a.jwt
-                .as_ref()
-                .is_some_and(|j| j.service_account_ref.is_some())
-        }) {
-            return Err(ProviderError::Config(
-                "aws auth.jwt.serviceAccountRef is not implemented; omit auth to use the \
-                 controller's own IRSA / Pod Identity credentials"
-                    .into(),
-            ));
         }
         let retry = RetryConfig::standard()
             .with_max_attempts(options.max_attempts.max(1))
@@ -142,7 +230,7 @@ impl AwsProvider {
                     .operation_timeout(options.operation_timeout)
                     .build(),
             );
-        if let Some(c) = &credentials {
+        if let AwsCredentialSource::Static(c) = &source {
             loader = loader.credentials_provider(Credentials::new(
                 c.access_key_id.as_str(),
                 c.secret_access_key.as_str(),
@@ -154,7 +242,21 @@ impl AwsProvider {
         if let Some(endpoint) = &options.endpoint_override {
             loader = loader.endpoint_url(endpoint.clone());
         }
-        let sdk_config = loader.load().await;
+        let mut sdk_config = loader.load().await;
+        if let AwsCredentialSource::WebIdentity { role_arn, token } = source {
+            let web = WebIdentityCredentials {
+                sts: aws_sdk_sts::Client::new(&sdk_config),
+                role_arn,
+                token,
+                cached: tokio::sync::Mutex::new(None),
+            };
+            sdk_config = sdk_config
+                .into_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(web),
+                )
+                .build();
+        }
         let mut builder = aws_sdk_secretsmanager::config::Builder::from(&sdk_config).interceptor(
             AttemptCounter {
                 calls: calls.clone(),
