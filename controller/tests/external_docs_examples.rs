@@ -291,3 +291,64 @@ data:
         .unwrap();
     assert_eq!(data(&s)["password"], "pw");
 }
+
+#[tokio::test]
+async fn vault_ca_provider_is_read_from_a_config_map() {
+    let vault = VaultStandin::start(&[]).await.unwrap();
+    vault.add_token("root", Duration::from_secs(3600), false);
+    vault.put_kv2("", "secret", "foo", json!({"my-value": "s3cr3t"}));
+    let client = kube().await;
+    let store = format!(
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: vault-ca}}\nspec:\n  provider:\n    vault:\n      server: \"{}\"\n      path: secret\n      caProvider: {{type: ConfigMap, name: vault-ca, key: ca.pem}}\n      auth:\n        tokenSecretRef: {{name: vault-token, key: token}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: vault-token}}\ndata: {{token: cm9vdA==}}\n",
+        vault.addr
+    );
+    apply(&client, &store, None).await;
+    apply(
+        &client,
+        "apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: ca}\nspec:\n  secretStoreRef: {name: vault-ca}\n  data:\n  - secretKey: v\n    remoteRef: {key: foo, property: my-value}\n",
+        None,
+    )
+    .await;
+    let ctx = Arc::new(
+        context(
+            client.clone(),
+            &ExternalSecretsArgs::default(),
+            Metrics::default(),
+            false,
+        )
+        .unwrap(),
+    );
+    let api: Api<ExternalSecret> = Api::namespaced(client.clone(), "default");
+    // Without the ConfigMap: a clear status error, no provider call.
+    reconcile(Arc::new(api.get("ca").await.unwrap()), ctx.clone())
+        .await
+        .unwrap();
+    let es = api.get("ca").await.unwrap();
+    let msg = es.status.unwrap().conditions[0].message.clone().unwrap();
+    assert!(
+        msg.contains("caProvider ConfigMap default/vault-ca"),
+        "{msg}"
+    );
+    assert_eq!(vault.counters().reads, 0);
+    // With it (the stand-in speaks plain HTTP, so the bundle is read but not needed).
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "vault-ca", "namespace": "default"},
+        "data": {"ca.pem": "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"}
+    }))
+    .unwrap();
+    Api::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let ctx = Arc::new(
+        context(
+            client.clone(),
+            &ExternalSecretsArgs::default(),
+            Metrics::default(),
+            false,
+        )
+        .unwrap(),
+    );
+    sync(&client, &ExternalSecretsArgs::default(), "ca").await;
+    drop(ctx);
+}

@@ -455,6 +455,59 @@ async fn read_creds(
     Ok(Creds::None)
 }
 
+/// `vault.caProvider`: the PEM bundle from a Secret or ConfigMap key (namespace only honoured
+/// for ClusterSecretStores).
+async fn vault_ca_from_provider(
+    client: &kube::Client,
+    store: &ResolvedStore,
+) -> Result<Option<String>, StoreError> {
+    let Some(cp) = store
+        .spec
+        .provider
+        .vault
+        .as_ref()
+        .and_then(|v| v.ca_provider.as_ref())
+    else {
+        return Ok(None);
+    };
+    let ns = match (&cp.namespace, store.cluster) {
+        (Some(n), true) => n.clone(),
+        _ => store.secrets_namespace.clone(),
+    };
+    let key = cp.key.clone().unwrap_or_else(|| "ca.crt".to_string());
+    let missing = || {
+        StoreError::Invalid(format!(
+            "caProvider {} {ns}/{} has no key {key:?}",
+            cp.type_, cp.name
+        ))
+    };
+    let pem = match cp.type_.as_str() {
+        "Secret" => {
+            let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+            let s = api.get_opt(&cp.name).await?.ok_or_else(missing)?;
+            let bytes = s
+                .data
+                .and_then(|d| d.get(&key).map(|b| b.0.clone()))
+                .ok_or_else(missing)?;
+            String::from_utf8(bytes).map_err(|_| missing())?
+        }
+        "ConfigMap" => {
+            let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(client.clone(), &ns);
+            let c = api.get_opt(&cp.name).await?.ok_or_else(missing)?;
+            c.data
+                .and_then(|d| d.get(&key).cloned())
+                .ok_or_else(missing)?
+        }
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "caProvider.type {other:?} must be Secret or ConfigMap"
+            )));
+        }
+    };
+    Ok(Some(pem))
+}
+
 /// Requests a short-lived token of a service account (TokenRequest) each time it is called.
 fn service_account_token(
     client: kube::Client,
@@ -518,9 +571,11 @@ impl StoreRegistry {
         cache: &Coalescer,
     ) -> Result<Arc<StoreClient>, StoreError> {
         let creds = read_creds(client, store, options).await?;
+        let vault_ca = vault_ca_from_provider(client, store).await?;
         let mut h = Sha256::new();
         h.update(serde_json::to_vec(&store.spec.provider).unwrap_or_default());
         creds.fingerprint(&mut h);
+        h.update(vault_ca.as_deref().unwrap_or_default().as_bytes());
         let cache_key = format!("{}#{}", store.id, hex::encode(&h.finalize()[..12]));
         let mut entries = self.entries.lock().await;
         if let Some(existing) = entries.get(&store.id) {
@@ -571,11 +626,15 @@ impl StoreRegistry {
                 Arc::new(AwsProvider::with_source(&spec, source, &options.aws, calls).await?)
             }
             (p, Creds::Vault(login)) if p.vault.is_some() => {
-                let spec = p
+                let mut spec = p
                     .vault
-                    .as_ref()
+                    .clone()
                     .ok_or_else(|| StoreError::Invalid("vault".into()))?;
-                Arc::new(VaultProvider::new(spec, login, &options.vault, calls)?)
+                if let Some(pem) = vault_ca {
+                    use base64::Engine as _;
+                    spec.ca_bundle = Some(base64::engine::general_purpose::STANDARD.encode(pem));
+                }
+                Arc::new(VaultProvider::new(&spec, login, &options.vault, calls)?)
             }
             _ => {
                 return Err(StoreError::Invalid(
