@@ -340,15 +340,5 @@ async fn vault_ca_provider_is_read_from_a_config_map() {
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
-    let ctx = Arc::new(
-        context(
-            client.clone(),
-            &ExternalSecretsArgs::default(),
-            Metrics::default(),
-            false,
-        )
-        .unwrap(),
-    );
     sync(&client, &ExternalSecretsArgs::default(), "ca").await;
-    drop(ctx);
 }
