@@ -420,8 +420,8 @@ mod tests {
                 .await;
         }
         assert_eq!(p.batch_calls.load(Ordering::SeqCst), 30);
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        let window = Duration::from_millis(100);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let window = Duration::from_millis(250);
         // k0 is due: the batch sent for it carries 19 more keys past half their window.
         c.get_many("s", &p, &[ValueRef::new("k0")], window, false)
             .await;
@@ -446,7 +446,7 @@ mod tests {
             c.get_many("s", &single, &[ValueRef::new(format!("k{i}"))], fill, false)
                 .await;
         }
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         c.get_many("s", &single, &[ValueRef::new("k0")], window, false)
             .await;
         assert_eq!(single.calls.load(Ordering::SeqCst), 6);
