@@ -597,3 +597,42 @@ async fn refresh_policies_created_once_and_zero_interval() {
     env.reconcile("once").await;
     assert!(env.secrets().get_opt("once").await.unwrap().is_some());
 }
+
+/// The kube-runtime wiring of `run`: the initial list reaches `reconcile` and the Secret is
+/// written; shutdown ends it. (kube-fake-client has no watch, so later changes are not seen.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_syncs_listed_objects_and_stops_on_shutdown() {
+    let env = Env::new().await;
+    env.stores()
+        .create(&PostParams::default(), &store(&[("k", "v")]))
+        .await
+        .unwrap();
+    env.apply_es(&es_yaml(
+        "via-run",
+        "  data:\n  - secretKey: k\n    remoteRef: {key: k}\n",
+    ))
+    .await;
+    let client = env.client.clone();
+    let secrets = env.secrets();
+    let shutdown = async move {
+        for _ in 0..100 {
+            if secrets.get_opt("via-run").await.ok().flatten().is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let args = ExternalSecretsArgs {
+        namespace: Some("app".into()),
+        ..Default::default()
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        controller::external::run(client, args, Metrics::default(), shutdown),
+    )
+    .await
+    .expect("run stops after shutdown")
+    .unwrap();
+    let s = env.secrets().get("via-run").await.unwrap();
+    assert_eq!(data_of(&s, "k"), "v");
+}
