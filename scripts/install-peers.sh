@@ -9,6 +9,7 @@ mkdir -p "$peers_home"
 need_apt=()
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
