@@ -636,3 +636,29 @@ async fn run_syncs_listed_objects_and_stops_on_shutdown() {
     let s = env.secrets().get("via-run").await.unwrap();
     assert_eq!(data_of(&s, "k"), "v");
 }
+
+#[tokio::test]
+async fn identical_find_queries_share_one_listing() {
+    let env = Env::new().await;
+    env.stores()
+        .create(
+            &PostParams::default(),
+            &store(&[("app/a", "1"), ("app/b", "2")]),
+        )
+        .await
+        .unwrap();
+    for i in 0..10 {
+        env.apply_es(&es_yaml(
+            &format!("f-{i}"),
+            "  dataFrom:\n  - find: {path: app}\n",
+        ))
+        .await;
+    }
+    for i in 0..10 {
+        let (_, es) = env.reconcile(&format!("f-{i}")).await;
+        assert_eq!(ready(&es).1, "SecretSynced", "{:?}", ready(&es));
+    }
+    let s = env.secrets().get("f-9").await.unwrap();
+    assert_eq!(data_of(&s, "app_a"), "1");
+    assert_eq!(env.calls(), 1);
+}

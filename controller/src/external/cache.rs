@@ -239,6 +239,70 @@ impl Coalescer {
         }
     }
 
+    /// One value computed by `fetch` (e.g. a `find` listing), shared like provider reads:
+    /// concurrent callers wait for one fetch, later ones reuse it within `max_age`.
+    pub async fn get_or_fetch<F>(
+        &self,
+        store: &str,
+        key: ValueRef,
+        max_age: Duration,
+        force: bool,
+        fetch: F,
+    ) -> (Shared, Served)
+    where
+        F: std::future::Future<Output = Result<SecretBytes, ProviderError>>,
+    {
+        let cache_key = CacheKey {
+            store: store.to_string(),
+            value: key,
+        };
+        let waiting = {
+            let mut slots = match self.slots.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let now = Instant::now();
+            let reusable = !force
+                && slots
+                    .get(&cache_key)
+                    .is_some_and(|slot| match &*slot.rx.borrow() {
+                        None => true,
+                        Some((at, Ok(_))) => now.duration_since(*at) <= max_age,
+                        Some((at, Err(_))) => now.duration_since(*at) <= ERROR_TTL.min(max_age),
+                    });
+            match slots.get_mut(&cache_key).filter(|_| reusable) {
+                Some(slot) => {
+                    slot.last_used = now;
+                    Err(slot.rx.clone())
+                }
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    slots.insert(cache_key, Slot { rx, last_used: now });
+                    Ok(tx)
+                }
+            }
+        };
+        match waiting {
+            Ok(tx) => {
+                let shared: Shared = fetch.await.map(Arc::new);
+                tx.send_replace(Some((Instant::now(), shared.clone())));
+                (shared, Served::Provider)
+            }
+            Err(mut rx) => {
+                let waited = rx
+                    .wait_for(|v| v.is_some())
+                    .await
+                    .ok()
+                    .and_then(|v| v.as_ref().map(|(_, r)| r.clone()));
+                match waited {
+                    Some(r) => (r, Served::Cache),
+                    // The fetching caller was cancelled: fetch here.
+                    None => (fetch.await.map(Arc::new), Served::Provider),
+                }
+            }
+        }
+    }
+
     /// Drops finished entries, oldest first, until under the bound; in-flight ones stay.
     fn evict(slots: &mut HashMap<CacheKey, Slot>, max: usize) {
         let mut done: Vec<(Instant, CacheKey)> = slots

@@ -234,7 +234,25 @@ async fn fetch(
                 name_regexp: f.name.as_ref().and_then(|n| n.regexp.clone()),
                 tags: f.tags.clone(),
             };
-            let found = provider.find(&q).await?;
+            // A find is one more shared value: the whole result, keyed by the query.
+            let query_key = ValueRef {
+                key: format!(
+                    "\u{0}find:{}\u{0}{}\u{0}{}",
+                    q.path.as_deref().unwrap_or_default(),
+                    q.name_regexp.as_deref().unwrap_or_default(),
+                    serde_json::to_string(&q.tags).unwrap_or_default()
+                ),
+                version: None,
+                metadata: false,
+            };
+            let (shared, _) = ctx
+                .cache
+                .get_or_fetch(&sc.cache_key, query_key, max_age, force, async {
+                    let found = provider.find(&q).await?;
+                    encode_map(&found)
+                })
+                .await;
+            let found = decode_map(&shared?)?;
             if found.is_empty() {
                 missing += 1;
             }
@@ -285,6 +303,39 @@ async fn fetch(
         data: out,
         all_missing: total > 0 && missing == total,
     })
+}
+
+/// A find result as one cacheable value: JSON of name → base64 value.
+fn encode_map(map: &SecretMap) -> Result<super::data::SecretBytes, ProviderError> {
+    use base64::Engine as _;
+    let encoded: std::collections::BTreeMap<&str, String> = map
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                base64::engine::general_purpose::STANDARD.encode(&v[..]),
+            )
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&encoded).map_err(|e| ProviderError::Other(e.to_string()))?;
+    Ok(zeroize::Zeroizing::new(bytes))
+}
+
+fn decode_map(bytes: &[u8]) -> Result<SecretMap, ProviderError> {
+    use base64::Engine as _;
+    let corrupt = || ProviderError::Other("cached find result is corrupt".into());
+    let mut encoded: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(bytes).map_err(|_| corrupt())?;
+    let mut out = SecretMap::new();
+    for (k, v) in encoded.iter_mut() {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(v.as_bytes());
+        zeroize::Zeroize::zeroize(v);
+        out.insert(
+            k.clone(),
+            zeroize::Zeroizing::new(decoded.map_err(|_| corrupt())?),
+        );
+    }
+    Ok(out)
 }
 
 async fn publish(ctx: &Context, es: &ExternalSecret, warning: bool, reason: &str, note: String) {
