@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use controller::external::data::{extract_map, select_property};
 use controller::external::metrics::Metrics;
-use controller::external::provider::vault::{VaultLogin, VaultOptions, VaultProvider};
+use controller::external::provider::vault::{JwtSource, VaultLogin, VaultOptions, VaultProvider};
 use controller::external::provider::{
     CallRecorder, FindQuery, ProviderError, SecretProvider, ValueRef,
 };
@@ -256,7 +256,7 @@ async fn kubernetes_auth_and_namespaces() {
     let login = || VaultLogin::Kubernetes {
         mount: "kubernetes".into(),
         role: "eso".into(),
-        jwt: Zeroizing::new("jwt-of-sa".into()),
+        jwt: JwtSource::Static(Zeroizing::new("jwt-of-sa".into())),
     };
     let p = VaultProvider::new(
         &spec(&vault.addr, VaultKvVersion::V2, Some("team-a")),

@@ -19,7 +19,7 @@ use super::cache::Coalescer;
 use super::metrics::Metrics;
 use super::provider::aws::{AwsCredentialSource, AwsOptions, AwsProvider, StaticCredentials};
 use super::provider::fake::FakeProvider;
-use super::provider::vault::{VaultLogin, VaultOptions, VaultProvider};
+use super::provider::vault::{JwtSource, VaultLogin, VaultOptions, VaultProvider};
 use super::provider::{CallRecorder, ProviderError, SecretProvider};
 
 #[derive(Debug, thiserror::Error)]
@@ -400,41 +400,43 @@ async fn read_creds(
         }
         if let Some(k) = &auth.kubernetes {
             let jwt = if let Some(sr) = &k.secret_ref {
-                secret_value(client, store, sr, "token").await?
+                JwtSource::Static(secret_value(client, store, sr, "token").await?)
             } else if let Some(sa) = &k.service_account_ref {
                 let ns = match (&sa.namespace, store.cluster) {
                     (Some(n), true) => n.clone(),
                     _ => store.secrets_namespace.clone(),
                 };
-                let api: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
                 let audiences = if sa.audiences.is_empty() {
                     vec!["vault".to_string()]
                 } else {
                     sa.audiences.clone()
                 };
-                let req = TokenRequest {
-                    spec: Some(TokenRequestSpec {
-                        audiences: Some(audiences),
-                        expiration_seconds: Some(600),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
-                let tr = api
-                    .create_token_request(&sa.name, &PostParams::default(), &req)
-                    .await?;
-                Zeroizing::new(tr.status.and_then(|s| s.token).unwrap_or_default())
+                JwtSource::Dynamic(service_account_token(
+                    client.clone(),
+                    ns,
+                    sa.name.clone(),
+                    audiences,
+                    600,
+                ))
             } else {
                 let path = options.kube_token_path.clone().unwrap_or_else(|| {
                     "/var/run/secrets/kubernetes.io/serviceaccount/token".into()
                 });
-                let t = std::fs::read_to_string(&path).map_err(|e| {
-                    StoreError::Invalid(format!(
-                        "vault kubernetes auth: reading {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                Zeroizing::new(t.trim().to_string())
+                // Re-read at each login: the kubelet rotates the projected token.
+                JwtSource::Dynamic(Arc::new(move || {
+                    let path = path.clone();
+                    Box::pin(async move {
+                        tokio::fs::read_to_string(&path)
+                            .await
+                            .map(|t| Zeroizing::new(t.trim().to_string()))
+                            .map_err(|e| {
+                                ProviderError::Config(format!(
+                                    "vault kubernetes auth: reading {}: {e}",
+                                    path.display()
+                                ))
+                            })
+                    })
+                }))
             };
             return Ok(Creds::Vault(VaultLogin::Kubernetes {
                 mount: k.mount_path.clone(),
@@ -514,7 +516,8 @@ fn service_account_token(
     namespace: String,
     name: String,
     audiences: Vec<String>,
-) -> super::provider::aws::TokenSource {
+    expiration_seconds: i64,
+) -> super::provider::TokenSource {
     Arc::new(move || {
         let client = client.clone();
         let namespace = namespace.clone();
@@ -525,7 +528,7 @@ fn service_account_token(
             let req = TokenRequest {
                 spec: Some(TokenRequestSpec {
                     audiences: Some(audiences),
-                    expiration_seconds: Some(3600),
+                    expiration_seconds: Some(expiration_seconds),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -618,6 +621,7 @@ impl StoreRegistry {
                                 namespace,
                                 service_account,
                                 audiences,
+                                3600,
                             ),
                         }
                     }

@@ -97,10 +97,7 @@ pub struct StaticCredentials {
     pub session_token: Option<Zeroizing<String>>,
 }
 
-/// Produces a fresh service-account token (Kubernetes TokenRequest) for IRSA.
-pub type TokenSource = std::sync::Arc<
-    dyn Fn() -> super::BoxFut<'static, Result<Zeroizing<String>, ProviderError>> + Send + Sync,
->;
+pub use super::TokenSource;
 
 /// Where the store's AWS credentials come from.
 pub enum AwsCredentialSource {

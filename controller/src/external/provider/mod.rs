@@ -14,6 +14,12 @@ use super::metrics::Metrics;
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Produces a fresh credential token on demand (a service-account TokenRequest, or the pod's
+/// rotated token file), so that logins long after start-up never use an expired one.
+pub type TokenSource = std::sync::Arc<
+    dyn Fn() -> BoxFut<'static, Result<zeroize::Zeroizing<String>, ProviderError>> + Send + Sync,
+>;
+
 /// Address of one provider value as the coalescing cache keys it: the whole value of `key` at
 /// `version` (property selection happens afterwards, so it never causes a second call).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -29,8 +29,16 @@ pub enum VaultLogin {
     Kubernetes {
         mount: String,
         role: String,
-        jwt: Zeroizing<String>,
+        jwt: JwtSource,
     },
+}
+
+/// The service-account JWT for Kubernetes auth.
+pub enum JwtSource {
+    /// From a Secret (`secretRef`).
+    Static(Zeroizing<String>),
+    /// Fetched at each login (TokenRequest for `serviceAccountRef`, or the pod's token file).
+    Dynamic(super::TokenSource),
 }
 
 impl VaultLogin {
@@ -297,7 +305,11 @@ impl VaultProvider {
                             secret_id,
                         } => vaultrs::auth::approle::login(client, mount, role_id, secret_id).await,
                         VaultLogin::Kubernetes { mount, role, jwt } => {
-                            vaultrs::auth::kubernetes::login(client, mount, role, jwt).await
+                            let jwt = match jwt {
+                                JwtSource::Static(t) => t.clone(),
+                                JwtSource::Dynamic(source) => source().await?,
+                            };
+                            vaultrs::auth::kubernetes::login(client, mount, role, &jwt).await
                         }
                         VaultLogin::Token(_) => unreachable_token(),
                     }
