@@ -171,8 +171,9 @@ pub fn plan(sealed: &SealedSecret, existing: Option<&Secret>, keys: &KeyRing) ->
                 existing.metadata.name.as_deref().unwrap_or_default()
             ));
         }
-        Ownership::Patch => WriteMode::Patch,
-        Ownership::Ours | Ownership::Managed => WriteMode::Replace,
+        // The patch annotation keeps merging even once we own the Secret (patch + managed).
+        _ if is_true(&existing.metadata, ANNOTATION_PATCH) => WriteMode::Patch,
+        _ => WriteMode::Replace,
     };
     let meta = &existing.metadata;
     let digest_matches =
@@ -277,7 +278,10 @@ pub fn desired_secret(
             ..Default::default()
         },
     };
-    if mode != WriteMode::Patch || existing.is_none() {
+    // Patching takes ownership only when the Secret is also annotated managed (as Bitnami's).
+    let takes_ownership = mode != WriteMode::Patch
+        || existing.is_none_or(|e| is_true(&e.metadata, ANNOTATION_MANAGED));
+    if takes_ownership {
         if skips_owner_reference(sealed) {
             secret.metadata.owner_references = None;
             secret
