@@ -2,14 +2,11 @@
 //! the controller would create without showing values.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod sealed_common;
+
 use std::process::Command;
 
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
+use sealed_common::fixture;
 
 fn controller() -> Command {
     Command::new(env!("CARGO_BIN_EXE_secrets-controller"))

@@ -1,34 +1,19 @@
 //! The reconciler's decisions as plain functions: no API, no I/O.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod sealed_common;
+
 use std::time::Duration;
 
 use controller::sealed::desired::{
     ANNOTATION_DIGEST, ANNOTATION_MANAGED, ANNOTATION_PATCH, Outcome, Ownership, Plan, WriteMode,
     desired_secret, immutable_conflict, next_status, ownership, plan, sealed_digest,
 };
-use controller::sealed::keyring::{KeyOrder, KeyRing, SealingKey};
-use controller::sealed::keys::{KeyConfig, needs_new_key, until_next_renewal};
+use controller::sealed::keyring::{KeyOrder, KeyRing};
+use controller::sealed::keys::{needs_new_key, until_next_renewal};
 use crds::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
-use time::OffsetDateTime;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixture(rel)).unwrap()
-}
-
-fn key(name: &str) -> SealingKey {
-    let private = sealing::PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap();
-    let cert = sealing::Certificate::from_pem(&read(&format!("keys/{name}.crt"))).unwrap();
-    SealingKey::new(private, cert, name.to_string(), None)
-}
+use sealed_common::{key_config, key_ring, read, sealing_key};
 
 fn sealed(name: &str) -> SealedSecret {
     let mut s: SealedSecret =
@@ -36,13 +21,6 @@ fn sealed(name: &str) -> SealedSecret {
     s.metadata.uid = Some("uid-1".into());
     s.metadata.generation = Some(3);
     s
-}
-
-fn ring() -> KeyRing {
-    let ring = KeyRing::new(KeyOrder::CertNotBefore);
-    ring.insert(key("key1"));
-    ring.insert(key("key2"));
-    ring
 }
 
 fn written(sealed: &SealedSecret, ring: &KeyRing) -> Secret {
@@ -55,7 +33,7 @@ fn written(sealed: &SealedSecret, ring: &KeyRing) -> Secret {
 
 #[test]
 fn no_secret_means_create_and_our_own_up_to_date_secret_means_nothing_to_do() {
-    let ring = ring();
+    let ring = key_ring();
     let s = sealed("basic");
     assert_eq!(plan(&s, None, &ring), Plan::Unseal(WriteMode::Create));
     let secret = written(&s, &ring);
@@ -65,7 +43,7 @@ fn no_secret_means_create_and_our_own_up_to_date_secret_means_nothing_to_do() {
 
 #[test]
 fn any_change_to_the_sealed_secret_or_the_secret_data_means_unseal_again() {
-    let ring = ring();
+    let ring = key_ring();
     let s = sealed("basic");
     let secret = written(&s, &ring);
 
@@ -119,13 +97,13 @@ fn any_change_to_the_sealed_secret_or_the_secret_data_means_unseal_again() {
     // The key that wrote it is gone (e.g. marked compromised): decrypt again with what is left.
     let writer =
         secret.metadata.annotations.as_ref().unwrap()["gitops-secrets.dev/sealing-key"].clone();
-    let other = if writer == key("key1").id {
+    let other = if writer == sealing_key("key1").id {
         "key2"
     } else {
         "key1"
     };
     let without_writer = KeyRing::new(KeyOrder::CertNotBefore);
-    without_writer.insert(key(other));
+    without_writer.insert(sealing_key(other));
     assert_eq!(
         plan(&s, Some(&secret), &without_writer),
         Plan::Unseal(WriteMode::Replace)
@@ -134,7 +112,7 @@ fn any_change_to_the_sealed_secret_or_the_secret_data_means_unseal_again() {
 
 #[test]
 fn takeover_rules_follow_the_annotations_of_the_existing_secret() {
-    let ring = ring();
+    let ring = key_ring();
     let s = sealed("basic");
     let mut foreign = Secret::default();
     foreign.metadata.name = s.metadata.name.clone();
@@ -171,7 +149,7 @@ fn takeover_rules_follow_the_annotations_of_the_existing_secret() {
 
 #[test]
 fn skip_owner_references_writes_no_owner_but_keeps_the_secret_ours() {
-    let ring = ring();
+    let ring = key_ring();
     let mut s = sealed("basic");
     s.spec.template.metadata.as_mut().unwrap().annotations = Some(
         [(
@@ -191,7 +169,7 @@ fn skip_owner_references_writes_no_owner_but_keeps_the_secret_ours() {
 
 #[test]
 fn an_immutable_secret_with_new_data_is_a_conflict() {
-    let ring = ring();
+    let ring = key_ring();
     let s = sealed("immutable-plain-data");
     let mut existing = written(&s, &ring);
     let desired = existing.clone();
@@ -244,23 +222,9 @@ fn status_is_written_only_when_it_changes() {
     assert_eq!(bumped.observed_generation, Some(4));
 }
 
-fn key_config(renew_days: u64, cutoff: Option<OffsetDateTime>) -> KeyConfig {
-    KeyConfig {
-        namespace: "kube-system".into(),
-        prefix: "sealed-secrets-key".into(),
-        key_size: 4096,
-        key_ttl: Duration::from_secs(87_600 * 3600),
-        my_cn: String::new(),
-        renew_period: Duration::from_secs(renew_days * 86_400),
-        cutoff,
-        extra_labels: vec![],
-        extra_annotations: vec![],
-    }
-}
-
 #[test]
 fn a_new_key_is_due_when_none_exists_the_newest_is_too_old_or_before_the_cutoff() {
-    let newest = key("key2"); // notBefore 2026-05-22
+    let newest = sealing_key("key2"); // notBefore 2026-05-22
     let born = newest.certificate.not_before();
     let day = time::Duration::days(1);
     assert!(needs_new_key(None, born, &key_config(30, None)));

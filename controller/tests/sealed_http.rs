@@ -1,28 +1,14 @@
 //! The HTTP endpoints with a real HTTP client, as kubeseal and Prometheus use them.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod sealed_common;
+
 use std::sync::Arc;
 
 use controller::sealed::http::{HttpState, MAX_BODY_BYTES, RateLimiter, router};
-use controller::sealed::keyring::{KeyOrder, KeyRing, SealingKey};
+use controller::sealed::keyring::{KeyOrder, KeyRing};
 use controller::sealed::metrics::SealedMetrics;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixture(rel)).unwrap()
-}
-
-fn sealing_key(name: &str) -> SealingKey {
-    let private = sealing::PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap();
-    let cert = sealing::Certificate::from_pem(&read(&format!("keys/{name}.crt"))).unwrap();
-    SealingKey::new(private, cert, format!("sealed-secrets-key{name}"), None)
-}
+use sealed_common::{key_ring, read, sealing_key};
 
 async fn serve(keys: KeyRing, rate: f64, burst: u32) -> String {
     let mut registry = prometheus_client::registry::Registry::default();
@@ -39,16 +25,9 @@ async fn serve(keys: KeyRing, rate: f64, burst: u32) -> String {
     format!("http://{addr}")
 }
 
-fn both_keys() -> KeyRing {
-    let ring = KeyRing::new(KeyOrder::CertNotBefore);
-    ring.insert(sealing_key("key1"));
-    ring.insert(sealing_key("key2"));
-    ring
-}
-
 #[tokio::test]
 async fn cert_health_and_metrics() {
-    let base = serve(both_keys(), 0.0, 1).await;
+    let base = serve(key_ring(), 0.0, 1).await;
     let http = reqwest::Client::new();
     let cert = http
         .get(format!("{base}/v1/cert.pem"))
@@ -91,7 +70,7 @@ async fn cert_health_and_metrics() {
 
 #[tokio::test]
 async fn verify_answers_200_409_or_400_and_never_the_plaintext() {
-    let base = serve(both_keys(), 0.0, 1).await;
+    let base = serve(key_ring(), 0.0, 1).await;
     let http = reqwest::Client::new();
     let post = |body: String| http.post(format!("{base}/v1/verify")).body(body).send();
     let ok = post(read("sealedsecrets/basic.yaml")).await.unwrap();
@@ -163,7 +142,7 @@ async fn rotate_re_encrypts_with_the_newest_key() {
 
 #[tokio::test]
 async fn verify_is_rate_limited_per_client() {
-    let base = serve(both_keys(), 0.5, 2).await;
+    let base = serve(key_ring(), 0.5, 2).await;
     let http = reqwest::Client::new();
     let post = |client: &'static str| {
         http.post(format!("{base}/v1/verify"))

@@ -2,13 +2,14 @@
 //! user sees in the cluster after each reconcile.
 #![allow(clippy::unwrap_used)]
 
+mod sealed_common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use controller::sealed::desired::{ANNOTATION_MANAGED, ANNOTATION_PATCH, LABEL_OWNED};
-use controller::sealed::keyring::{KeyOrder, KeyRing, SealingKey};
-use controller::sealed::keys::{KeyConfig, create_key, parse_key_secret};
+use controller::sealed::keyring::{KeyOrder, KeyRing};
+use controller::sealed::keys::{create_key, parse_key_secret};
 use controller::sealed::metrics::SealedMetrics;
 use controller::sealed::reconcile::{Context, reconcile};
 use crds::SealedSecret;
@@ -16,31 +17,9 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, PostParams};
 use kube_fake_client::ClientBuilder;
+use sealed_common::{Captured, key_config, key_ring, read, sealing_key};
 
 const CANARY: &str = "canary-5e1f-do-not-log";
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixture(rel)).unwrap()
-}
-
-fn sealing_key(name: &str) -> SealingKey {
-    let private = sealing::PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap();
-    let cert = sealing::Certificate::from_pem(&read(&format!("keys/{name}.crt"))).unwrap();
-    SealingKey::new(private, cert, format!("sealed-secrets-key{name}"), None)
-}
-
-fn key_ring() -> KeyRing {
-    let ring = KeyRing::new(KeyOrder::CertNotBefore);
-    ring.insert(sealing_key("key1"));
-    ring.insert(sealing_key("key2"));
-    ring
-}
 
 fn with_uid(mut sealed: SealedSecret, uid: &str) -> SealedSecret {
     sealed.metadata.uid = Some(uid.into());
@@ -348,20 +327,6 @@ async fn a_managed_secret_is_taken_over_and_a_patch_secret_is_merged() {
     assert_eq!(w.rsa(), before);
 }
 
-fn key_config() -> KeyConfig {
-    KeyConfig {
-        namespace: "kube-system".into(),
-        prefix: "sealed-secrets-key".into(),
-        key_size: 2048,
-        key_ttl: std::time::Duration::from_secs(3600 * 24),
-        my_cn: "test".into(),
-        renew_period: std::time::Duration::from_secs(30 * 24 * 3600),
-        cutoff: None,
-        extra_labels: vec![],
-        extra_annotations: vec![],
-    }
-}
-
 #[tokio::test]
 async fn an_empty_cluster_gets_a_key_secret_bitnami_can_read_and_existing_keys_load() {
     let key1: Secret = serde_yaml::from_str(&read("keys/key1-secret.yaml")).unwrap();
@@ -383,7 +348,7 @@ async fn an_empty_cluster_gets_a_key_secret_bitnami_can_read_and_existing_keys_l
         "Bitnami's key Secret loads as is"
     );
 
-    let created = create_key(&client, &key_config()).await.unwrap();
+    let created = create_key(&client, &key_config(30, None)).await.unwrap();
     let all = api
         .list(&ListParams::default().labels(controller::sealed::keys::ACTIVE_SELECTOR))
         .await
@@ -402,20 +367,6 @@ async fn an_empty_cluster_gets_a_key_secret_bitnami_can_read_and_existing_keys_l
         pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"),
         "PKCS#1 as Bitnami writes it"
     );
-}
-
-/// Captures every log line of the reconciler while it handles a canary value.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
@@ -452,7 +403,7 @@ async fn the_canary_value_never_reaches_the_logs() {
         .unwrap();
     w.reconcile("db").await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("SealedSecret unsealed"),
         "logging was captured: {logs}"
@@ -496,7 +447,7 @@ async fn the_key_watcher_loads_active_and_legacy_keys_and_skips_compromised_ones
     let (changes, mut ticks) = tokio::sync::broadcast::channel(8);
     let task = tokio::spawn(controller::sealed::keys::watch_keys(
         client,
-        key_config(),
+        key_config(30, None),
         ring.clone(),
         loaded_tx,
         changes,
