@@ -661,3 +661,38 @@ async fn identical_find_queries_share_one_listing() {
     assert_eq!(data_of(&s, "app_a"), "1");
     assert_eq!(env.calls(), 1);
 }
+
+/// Shutdown ends `run` within the grace period even when a watcher never becomes ready
+/// (here: kube-fake-client has no watch; in a cluster: e.g. a CRD that is not installed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_returns_after_shutdown_within_the_grace_period() {
+    let env = Env::new().await;
+    env.stores()
+        .create(&PostParams::default(), &store(&[("k", "v")]))
+        .await
+        .unwrap();
+    env.apply_es(&es_yaml(
+        "e",
+        "  data:\n  - secretKey: k\n    remoteRef: {key: k}\n",
+    ))
+    .await;
+    let args = ExternalSecretsArgs {
+        namespace: Some("app".into()),
+        shutdown_grace: "1s".into(),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        controller::external::run(
+            env.client.clone(),
+            args,
+            Metrics::default(),
+            tokio::time::sleep(std::time::Duration::from_millis(300)),
+        ),
+    )
+    .await
+    .expect("run returns after shutdown")
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

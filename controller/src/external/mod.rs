@@ -113,6 +113,15 @@ pub struct ExternalSecretsArgs {
     )]
     pub vault_kubernetes_token_path: std::path::PathBuf,
 
+    /// How long to wait for in-flight reconciles after shutdown before returning anyway (a
+    /// watcher that never becomes ready, e.g. a missing CRD, would otherwise hold shutdown).
+    #[arg(
+        long = "external-secrets-shutdown-grace",
+        env = "EXTERNAL_SECRETS_SHUTDOWN_GRACE",
+        default_value = "10s"
+    )]
+    pub shutdown_grace: String,
+
     /// Name reported on Kubernetes Events.
     #[arg(
         long = "external-secrets-event-reporter",
@@ -137,6 +146,7 @@ impl Default for ExternalSecretsArgs {
             vault_kubernetes_token_path: "/var/run/secrets/kubernetes.io/serviceaccount/token"
                 .into(),
             event_reporter: "secrets-controller".into(),
+            shutdown_grace: "10s".into(),
         }
     }
 }
@@ -204,6 +214,8 @@ pub async fn run(
         return Ok(());
     }
     let store_interval = schedule::parse_go_duration(&args.store_requeue_interval)
+        .map_err(|e| RunError::Flag(e.to_string()))?;
+    let grace = schedule::parse_go_duration(&args.shutdown_grace)
         .map_err(|e| RunError::Flag(e.to_string()))?;
     let ctx = Arc::new(context(client.clone(), &args, metrics, true)?);
     let shutdown = shutdown.boxed().shared();
@@ -289,7 +301,19 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
     tracing::info!("external secrets reconciler started");
-    futures::join!(es_loop, ss_loop, css_loop);
+    let all = async {
+        futures::join!(es_loop, ss_loop, css_loop);
+    };
+    let deadline = async move {
+        shutdown.await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        () = all => {}
+        () = deadline => {
+            tracing::warn!("external secrets reconciler did not stop within the shutdown grace period");
+        }
+    }
     Ok(())
 }
 

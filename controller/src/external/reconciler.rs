@@ -353,8 +353,16 @@ async fn publish(ctx: &Context, es: &ExternalSecret, warning: bool, reason: &str
         action: "Sync".into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&ev, &es.object_ref(&())).await {
-        tracing::debug!(error = %e, "publishing event failed");
+    // Events are best effort: a slow API server must not hold up the sync.
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        recorder.publish(&ev, &es.object_ref(&())),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "publishing event failed"),
+        Err(_) => tracing::debug!("publishing event timed out"),
     }
 }
 
