@@ -227,6 +227,12 @@ async fn secret_value(
         (Some(n), true) => n.clone(),
         _ => store.secrets_namespace.clone(),
     };
+    if ns.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "auth Secret {:?} of a ClusterSecretStore needs a namespace",
+            sel.name
+        )));
+    }
     let key = sel.key.clone().unwrap_or_else(|| default_key.to_string());
     let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let secret = api
