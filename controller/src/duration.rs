@@ -1,50 +1,67 @@
-//! Go-style durations (`87600h`, `1h30m`, `720h0m0s`, `500ms`), as Bitnami's and ESO's flags and
+//! Go-style durations (`87600h`, `1h30m`, `720h0m0s`, `500ms`), as Bitnami's flags and ESO's
 //! fields spell them.
 
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration {0:?}: use a number with a unit, e.g. 30s, 15m, 720h, 1h30m")]
-pub struct DurationError(pub String);
+#[error("invalid duration {input:?}: {reason}")]
+pub struct DurationError {
+    pub input: String,
+    pub reason: &'static str,
+}
 
-/// Parses a Go duration. A bare `0` is zero; negative durations are refused.
-pub fn parse_go_duration(text: &str) -> Result<Duration, DurationError> {
-    let err = || DurationError(text.to_string());
-    let s = text.trim();
+/// Parses a Go `time.ParseDuration` string (`1h0m0s`, `1.5h`, `300ms`, `0`). Negative durations
+/// are rejected: a refresh interval cannot be negative.
+pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
+    let err = |reason| DurationError {
+        input: input.to_string(),
+        reason,
+    };
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(err("empty"));
+    }
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s.starts_with('-') {
+        return Err(err("negative durations are not allowed"));
+    }
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    if s.is_empty() || s.starts_with('-') {
-        return Err(err());
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let mut total = 0f64;
+    let mut total_nanos: f64 = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
-        let number_len = rest
+        let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        if number_len == 0 {
-            return Err(err());
+            .ok_or_else(|| err("missing unit"))?;
+        if num_len == 0 {
+            return Err(err("expected a number"));
         }
-        let number: f64 = rest[..number_len].parse().map_err(|_| err())?;
-        rest = &rest[number_len..];
+        let number: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| err("malformed number"))?;
+        rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err()),
-        };
-        total += number * seconds_per_unit;
+        let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let nanos_per_unit = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(err("unknown unit (use ns, us, ms, s, m, h)")),
+        };
+        total_nanos += number * nanos_per_unit;
     }
-    Duration::try_from_secs_f64(total).map_err(|_| err())
+    // Go's limit is ~292 years; anything beyond is surely a typo.
+    if !total_nanos.is_finite() || total_nanos > 9.2e18 {
+        return Err(err("overflows"));
+    }
+    Ok(Duration::from_nanos(total_nanos.round() as u64))
 }
 
 #[cfg(test)]

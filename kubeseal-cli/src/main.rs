@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 fn main() -> ExitCode {
+    // One TLS backend for kube and reqwest, whatever features their crates enable.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = cli::Cli::parse();
     if let Some(cli::Command::Completion { shell }) = cli.command {
         clap_complete::generate(

@@ -335,34 +335,52 @@ pub fn unseal_parallel(
     }
 }
 
-/// Plain entries of `spec.template.data`: a `null` removes the key; other values are Secret data
-/// (base64, as in a Secret's `data`), never overriding a sealed key.
+/// `spec.template.data`: a `null` removes the key; a value with `{{` is a Go template rendered
+/// over the decrypted values and the plain entries; any other value is Secret data (base64, as
+/// in a Secret's `data`). Sealed keys always win over template entries of the same name.
 fn apply_template_data(
     template: &SecretTemplateSpec,
     sealed: &SealedSecret,
     data: &mut BTreeMap<String, Zeroizing<Vec<u8>>>,
 ) -> Result<(), UnsealError> {
-    for (key, value) in template.data.iter().flatten() {
-        match value {
-            None => {
-                data.remove(key);
-            }
-            Some(_) if sealed.spec.encrypted_data.contains_key(key) => {}
-            Some(value) if value.contains("{{") => {
-                return Err(UnsealError::Template {
+    let Some(entries) = &template.data else {
+        return Ok(());
+    };
+    let own = |key: &String| !sealed.spec.encrypted_data.contains_key(key);
+    let is_template = |value: &str| value.contains("{{");
+    for (key, value) in entries {
+        if let Some(value) = value.as_deref().filter(|v| own(key) && !is_template(v)) {
+            let bytes = B64
+                .decode(value.trim())
+                .unwrap_or_else(|_| value.as_bytes().to_vec());
+            data.insert(key.clone(), Zeroizing::new(bytes));
+        }
+    }
+    let context = data.clone();
+    let mut errors = Vec::new();
+    for (key, value) in entries {
+        if let Some(value) = value.as_deref().filter(|v| own(key) && is_template(v)) {
+            match templating::render(value, &context) {
+                Ok(rendered) => {
+                    data.insert(key.clone(), rendered);
+                }
+                Err(e) => errors.push(UnsealError::Template {
                     key: key.clone(),
-                    detail: "Go templates in spec.template.data are not supported yet".into(),
-                });
-            }
-            Some(value) => {
-                let bytes = B64
-                    .decode(value.trim())
-                    .unwrap_or_else(|_| value.as_bytes().to_vec());
-                data.insert(key.clone(), Zeroizing::new(bytes));
+                    detail: e.to_string(),
+                }),
             }
         }
     }
-    Ok(())
+    for (key, value) in entries {
+        if value.is_none() {
+            data.remove(key);
+        }
+    }
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(UnsealError::Several(errors)),
+    }
 }
 
 /// The deprecated v1 format: the whole Secret, JSON-encoded, sealed as one value in `spec.data`.

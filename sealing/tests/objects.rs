@@ -83,23 +83,47 @@ fn negative_sealed_secret_fixtures_fail_naming_the_key() {
 }
 
 #[test]
-fn a_template_data_null_drops_the_key_and_templates_are_refused_clearly() {
+fn template_data_renders_go_templates_drops_nulls_and_names_the_key_on_errors() {
     let (key1, key2) = (key("key1"), key("key2"));
     let mut sealed = sealed_fixture("mixed-keys");
-    let mut data = BTreeMap::new();
-    data.insert("a".to_string(), None);
-    sealed.spec.template.data = Some(data);
+    let entries = [
+        ("a", None),
+        (
+            "dsn",
+            Some("user={{ .a }} pass={{ index . \"b\" | upper }}"),
+        ),
+        ("json", Some("{{ toJson .b }}")),
+        ("plain", Some("aGVsbG8=")),
+        ("greeting", Some("{{ .plain }} world")),
+    ];
+    sealed.spec.template.data = Some(
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect(),
+    );
     let unsealed = unseal(&sealed, &[&key1, &key2]).unwrap();
-    assert_eq!(unsealed.data.keys().collect::<Vec<_>>(), vec!["b"]);
-
-    let mut data = BTreeMap::new();
-    data.insert("dsn".to_string(), Some("user={{ .a }}".to_string()));
-    sealed.spec.template.data = Some(data);
-    let err = unseal(&sealed, &[&key1, &key2]).unwrap_err().to_string();
+    let text = |k: &str| String::from_utf8(unsealed.data[k].to_vec()).unwrap();
     assert!(
-        err.contains("\"dsn\"") && err.contains("not supported"),
+        !unsealed.data.contains_key("a"),
+        "null drops the sealed key"
+    );
+    assert_eq!(text("dsn"), "user=1 pass=2");
+    assert_eq!(text("json"), "\"2\"");
+    assert_eq!(text("plain"), "hello");
+    assert_eq!(text("greeting"), "hello world");
+
+    let mut broken = sealed_fixture("mixed-keys");
+    broken.spec.template.data = Some(BTreeMap::from([(
+        "bad".to_string(),
+        Some("{{ .a | nosuchfunction }}".to_string()),
+    )]));
+    let err = unseal(&broken, &[&key1, &key2]).unwrap_err().to_string();
+    assert!(
+        err.contains("\"bad\"") && err.contains("nosuchfunction"),
         "{err}"
     );
+    assert!(!err.contains("=1"), "no values in errors");
 }
 
 fn input_secret(name: &str) -> Secret {

@@ -13,7 +13,7 @@ pub mod reconciler;
 pub mod schedule;
 pub mod secret;
 pub mod stores;
-pub mod template;
+pub use templating as template;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -6,66 +6,7 @@ use std::time::Duration;
 use crds::external_secrets::RefreshPolicy;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration {input:?}: {reason}")]
-pub struct DurationError {
-    pub input: String,
-    pub reason: &'static str,
-}
-
-/// Parses a Go `time.ParseDuration` string (`1h0m0s`, `1.5h`, `300ms`, `0`). Negative durations
-/// are rejected: a refresh interval cannot be negative.
-pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
-    let err = |reason| DurationError {
-        input: input.to_string(),
-        reason,
-    };
-    let s = input.trim();
-    if s.is_empty() {
-        return Err(err("empty"));
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    if s.starts_with('-') {
-        return Err(err("negative durations are not allowed"));
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total_nanos: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| err("missing unit"))?;
-        if num_len == 0 {
-            return Err(err("expected a number"));
-        }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| err("malformed number"))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let nanos_per_unit = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(err("unknown unit (use ns, us, ms, s, m, h)")),
-        };
-        total_nanos += number * nanos_per_unit;
-    }
-    // Go's limit is ~292 years; anything beyond is surely a typo.
-    if !total_nanos.is_finite() || total_nanos > 9.2e18 {
-        return Err(err("overflows"));
-    }
-    Ok(Duration::from_nanos(total_nanos.round() as u64))
-}
+pub use crate::duration::{DurationError, parse_go_duration};
 
 /// The refresh interval of an ExternalSecret; missing means ESO's default of one hour.
 pub fn refresh_interval(spec_value: Option<&str>) -> Result<Duration, DurationError> {

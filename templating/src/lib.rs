@@ -1,5 +1,5 @@
-//! The subset of ESO's template engine v2 (Go `text/template` with Sprig functions) that ESO
-//! users use most: `{{ .key }}`, `index`, pipes, parentheses, and the functions b64enc, b64dec,
+//! The subset of Go `text/template` with Sprig functions that SealedSecret templates
+//! (`spec.template.data`) and ESO's template engine v2 users use most: `{{ .key }}`, `index`, pipes, parentheses, and the functions b64enc, b64dec,
 //! toJson, fromJson, upper, lower, trim, trimPrefix, trimSuffix, quote, squote, replace,
 //! default, toString, nindent, indent. Anything else (if/range, variables, other functions)
 //! is a clear error, never a silent empty output.
