@@ -474,3 +474,29 @@ async fn the_key_watcher_loads_active_and_legacy_keys_and_skips_compromised_ones
         "a change notification re-checks failed SealedSecrets"
     );
 }
+
+/// The kube-runtime wiring of `run`: the initial list reaches `reconcile` and the Secret is
+/// written. (kube-fake-client answers a watch with a list, so later changes are not seen; the
+/// task is aborted at the end.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_unseals_listed_sealed_secrets() {
+    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    let task = tokio::spawn(controller::sealed::reconcile::run(
+        Arc::clone(&w.ctx),
+        controller::sealed::reconcile::Scope::Namespaces(vec!["default".into()]),
+        None,
+        futures::stream::pending(),
+        futures::future::pending(),
+    ));
+    let mut found = None;
+    for _ in 0..200 {
+        if let Some(secret) = w.secrets.get_opt("db").await.unwrap() {
+            found = Some(secret);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task.abort();
+    let secret = found.expect("run() unsealed the listed SealedSecret");
+    assert_eq!(secret.data.unwrap()["user"].0, b"admin");
+}
