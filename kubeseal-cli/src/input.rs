@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use serde_json::Value;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 /// Where input came from, for error messages.
 pub fn source_name(path: Option<&Path>) -> String {
@@ -36,8 +36,26 @@ pub fn read_input(path: Option<&Path>) -> Result<Zeroizing<String>> {
     Ok(text)
 }
 
+/// A parsed document. Its strings (a Secret's values among them) are wiped when it is dropped.
+pub struct Document(pub Value);
+
+impl Drop for Document {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+fn wipe(value: &mut Value) {
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
 /// Parses every document of `text`; empty documents are skipped.
-pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>> {
+pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Document>> {
     let mut documents = Vec::new();
     if text.trim_start().starts_with('{') {
         for (index, doc) in serde_json::Deserializer::from_str(text)
@@ -51,7 +69,7 @@ pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>> {
                     redact(&e.to_string())
                 )
             })?;
-            documents.push(doc);
+            documents.push(Document(doc));
         }
     } else {
         for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -63,7 +81,7 @@ pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>> {
                 )
             })?;
             if !doc.is_null() {
-                documents.push(doc);
+                documents.push(Document(doc));
             }
         }
     }
@@ -102,14 +120,15 @@ fn kind_of(doc: &Value) -> &str {
 
 /// Secrets from the input, with a description of each for errors.
 pub fn secrets(
-    documents: Vec<Value>,
+    documents: Vec<Document>,
     source: &str,
 ) -> Result<Vec<(String, k8s_openapi::api::core::v1::Secret)>> {
     let mut out = Vec::new();
-    for (index, doc) in documents.into_iter().enumerate() {
-        let what = describe(&doc, index, source);
-        if kind_of(&doc) != "Secret" {
-            bail!("{what}: expected a Secret, found kind {:?}", kind_of(&doc));
+    for (index, document) in documents.iter().enumerate() {
+        let doc = &document.0;
+        let what = describe(doc, index, source);
+        if kind_of(doc) != "Secret" {
+            bail!("{what}: expected a Secret, found kind {:?}", kind_of(doc));
         }
         // Check base64 ourselves so that the error names the key and never echoes the value.
         if let Some(data) = doc.get("data").and_then(Value::as_object) {
@@ -122,8 +141,10 @@ pub fn secrets(
                 }
             }
         }
-        let secret = serde_json::from_value(doc)
-            .map_err(|e| anyhow!("{what}: not a valid Secret: {}", redact(&e.to_string())))?;
+        // Deserializing from a reference leaves no unwiped copy of the strings behind.
+        let secret = serde::Deserialize::deserialize(doc).map_err(|e: serde_json::Error| {
+            anyhow!("{what}: not a valid Secret: {}", redact(&e.to_string()))
+        })?;
         out.push((what, secret));
     }
     if out.is_empty() {
@@ -134,19 +155,20 @@ pub fn secrets(
 
 /// SealedSecrets from the input, with a description of each for errors.
 pub fn sealed_secrets(
-    documents: Vec<Value>,
+    documents: Vec<Document>,
     source: &str,
 ) -> Result<Vec<(String, crds::SealedSecret)>> {
     let mut out = Vec::new();
-    for (index, doc) in documents.into_iter().enumerate() {
-        let what = describe(&doc, index, source);
-        if kind_of(&doc) != "SealedSecret" {
+    for (index, document) in documents.iter().enumerate() {
+        let doc = &document.0;
+        let what = describe(doc, index, source);
+        if kind_of(doc) != "SealedSecret" {
             bail!(
                 "{what}: expected a SealedSecret, found kind {:?}",
-                kind_of(&doc)
+                kind_of(doc)
             );
         }
-        let sealed = serde_json::from_value(doc).map_err(|e| {
+        let sealed = serde::Deserialize::deserialize(doc).map_err(|e: serde_json::Error| {
             anyhow!(
                 "{what}: not a valid SealedSecret: {}",
                 redact(&e.to_string())
@@ -163,6 +185,13 @@ pub fn sealed_secrets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wipe_clears_every_string() {
+        let mut doc = serde_json::json!({"data": {"k": "c2VjcmV0"}, "list": ["x", 1]});
+        wipe(&mut doc);
+        assert_eq!(doc, serde_json::json!({"data": {"k": ""}, "list": ["", 1]}));
+    }
 
     #[test]
     fn redact_hides_quoted_text() {
