@@ -172,7 +172,9 @@ async fn create_update_error_keeps_last_good_and_never_logs_values() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || sink.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-local: other tests of this binary run on other threads at the same
+    // time, and a callsite they reach first without a subscriber would stay silent here.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let env = Env::new().await;
     env.stores()

@@ -377,7 +377,9 @@ async fn the_canary_value_never_reaches_the_logs() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-local: other tests of this binary run on other threads at the same
+    // time, and a callsite they reach first without a subscriber would stay silent here.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let w = world(vec![canary_sealed("db", "default")], vec![]).await;
     w.reconcile("db").await;
