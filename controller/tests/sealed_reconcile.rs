@@ -445,6 +445,14 @@ async fn the_key_watcher_loads_active_and_legacy_keys_and_skips_compromised_ones
         .await
         .unwrap();
     let ring = KeyRing::new(KeyOrder::CertNotBefore);
+    // A key deleted from the cluster while the watch was down must go on the next listing.
+    let stale = sealing_key("key1");
+    ring.insert(controller::sealed::keyring::SealingKey::new(
+        stale.private,
+        stale.certificate,
+        "sealed-secrets-keydeleted".into(),
+        None,
+    ));
     let (loaded_tx, mut loaded) = tokio::sync::watch::channel(false);
     let (changes, mut ticks) = tokio::sync::broadcast::channel(8);
     let task = tokio::spawn(controller::sealed::keys::watch_keys(

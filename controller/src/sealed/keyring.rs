@@ -127,6 +127,11 @@ impl KeyRing {
         keys.len() != before
     }
 
+    /// Names of the key Secrets in the ring.
+    pub fn names(&self) -> Vec<String> {
+        self.read().iter().map(|k| k.secret_name.clone()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }

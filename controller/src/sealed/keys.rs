@@ -209,11 +209,12 @@ pub async fn watch_keys(
         load_into(&ring, &legacy);
     }
     let mut stream = watcher(api, watcher::Config::default().labels(ACTIVE_SELECTOR)).boxed();
-    let mut initial_names = Vec::new();
+    // The legacy Secret is not matched by the label selector: it stays once loaded.
+    let mut initial_names = vec![config.prefix.clone()];
     while let Some(event) = stream.next().await {
         let changed = match event {
             Ok(watcher::Event::Init) => {
-                initial_names.clear();
+                initial_names.truncate(1);
                 false
             }
             Ok(watcher::Event::InitApply(secret)) => {
@@ -221,6 +222,15 @@ pub async fn watch_keys(
                 load_into(&ring, &secret)
             }
             Ok(watcher::Event::InitDone) => {
+                // After a re-list (e.g. the watch broke), drop keys deleted or relabelled meanwhile.
+                for gone in ring
+                    .names()
+                    .into_iter()
+                    .filter(|n| !initial_names.contains(n))
+                {
+                    ring.remove(&gone);
+                    tracing::warn!(secret = %gone, "sealing key no longer active: removed from the key ring");
+                }
                 let _ = loaded.send(true);
                 true
             }
