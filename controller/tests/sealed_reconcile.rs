@@ -510,3 +510,66 @@ async fn run_unseals_listed_sealed_secrets() {
     let secret = found.expect("run() unsealed the listed SealedSecret");
     assert_eq!(secret.data.unwrap()["user"].0, b"admin");
 }
+
+#[tokio::test]
+async fn events_say_unsealed_or_why_not() {
+    let client = ClientBuilder::new()
+        .with_resource::<SealedSecret>()
+        .with_status_subresource::<SealedSecret>()
+        .with_object(canary_sealed("db", "default"))
+        .with_object(fixture_sealed("negative-renamed"))
+        .build()
+        .await
+        .unwrap();
+    let reporter = kube::runtime::events::Reporter {
+        controller: "sealed-secrets".into(),
+        instance: None,
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        keys: key_ring(),
+        metrics: SealedMetrics::default(),
+        recorder: Some(kube::runtime::events::Recorder::new(
+            client.clone(),
+            reporter,
+        )),
+        update_status: true,
+        unseal_threads: 1,
+    });
+    let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), "default");
+    for name in ["db", "renamed"] {
+        let sealed = sealed_api.get(name).await.unwrap();
+        reconcile(Arc::new(sealed), Arc::clone(&ctx)).await.unwrap();
+    }
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "default");
+    let listed = events.list(&ListParams::default()).await.unwrap();
+    let seen: Vec<(String, String, String)> = listed
+        .items
+        .iter()
+        .map(|e| {
+            (
+                e.regarding
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+                e.type_.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        seen.contains(&("db".into(), "Unsealed".into(), "Normal".into())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("renamed".into(), "ErrUnsealFailed".into(), "Warning".into())),
+        "{seen:?}"
+    );
+    let note = listed
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("ErrUnsealFailed"))
+        .and_then(|e| e.note.clone())
+        .unwrap_or_default();
+    assert!(note.contains("no key could decrypt"), "{note}");
+}
