@@ -224,11 +224,20 @@ async fn shutdown_signal() {
 
 /// Runs until SIGTERM or Ctrl-C.
 pub async fn run(args: RunArgs) -> Result<()> {
-    let key_config = key_config(&args)?;
-    let bind = listen_address(&args.listen_addr)?;
     let client = kube::Client::try_default()
         .await
         .context("cannot reach the Kubernetes API (in-cluster service account or kubeconfig)")?;
+    run_with(args, client, shutdown_signal()).await
+}
+
+/// Runs against `client` until `shutdown` completes.
+pub async fn run_with(
+    args: RunArgs,
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let key_config = key_config(&args)?;
+    let bind = listen_address(&args.listen_addr)?;
 
     let mut registry = prometheus_client::registry::Registry::default();
     let sealed_metrics = SealedMetrics::register(&mut registry);
@@ -318,11 +327,13 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
 
     let mut leader_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    let mut stop_signal = Box::pin(shutdown_signal());
+    // Key renewal only sleeps between checks: stopping it needs no grace.
+    let mut renewal: Option<tokio::task::JoinHandle<()>> = None;
+    let mut stop_signal = Box::pin(shutdown);
     loop {
         if *leader.borrow_and_update() && leader_tasks.is_empty() {
             tracing::info!("leading: starting reconcilers and key renewal");
-            leader_tasks.push(tokio::spawn(keys::renew_keys(
+            renewal = Some(tokio::spawn(keys::renew_keys(
                 client.clone(),
                 key_config.clone(),
                 ring.clone(),
@@ -356,7 +367,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }));
         } else if !*leader.borrow() && !leader_tasks.is_empty() {
             tracing::warn!("lost leadership: stopping reconcilers");
-            for task in leader_tasks.drain(..) {
+            for task in leader_tasks.drain(..).chain(renewal.take()) {
                 task.abort();
             }
         }
@@ -366,10 +377,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
     }
     let _ = stop_tx.send(true);
-    // Let reconcilers finish what they started, then hand the lease over.
-    for task in leader_tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    if let Some(task) = renewal {
+        task.abort();
     }
+    // Let reconcilers finish what they started (10 s at most), then hand the lease over.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::future::join_all(leader_tasks),
+    )
+    .await;
     if let Some(election) = election {
         let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
     }
