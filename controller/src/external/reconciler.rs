@@ -400,37 +400,24 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let current_rv = secret::resource_version(&es.metadata);
     let now = SystemTime::now();
     let now_text = rfc3339(now);
+    let attempt = Attempt {
+        ctx: &ctx,
+        es: &es,
+        api: &es_api,
+        status: &status,
+        object_key: &object_key,
+        current_rv: &current_rv,
+        now_text: &now_text,
+    };
 
     let interval = match schedule::refresh_interval(es.spec.refresh_interval.as_deref()) {
         Ok(i) => i,
         Err(e) => {
-            return fail(
-                &ctx,
-                &es,
-                &es_api,
-                &status,
-                &object_key,
-                &current_rv,
-                Duration::ZERO,
-                SyncError::from(e),
-                &now_text,
-            )
-            .await;
+            return attempt.fail(Duration::ZERO, SyncError::from(e)).await;
         }
     };
     if let Err(e) = secret::validate(&es) {
-        return fail(
-            &ctx,
-            &es,
-            &es_api,
-            &status,
-            &object_key,
-            &current_rv,
-            interval,
-            e.into(),
-            &now_text,
-        )
-        .await;
+        return attempt.fail(interval, e.into()).await;
     }
 
     let target = secret::target_name(&es);
@@ -480,18 +467,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     let store = match stores::resolve_store(&ctx.client, &es).await {
         Ok(s) => s,
         Err(e) => {
-            return fail(
-                &ctx,
-                &es,
-                &es_api,
-                &status,
-                &object_key,
-                &current_rv,
-                interval,
-                e.into(),
-                &now_text,
-            )
-            .await;
+            return attempt.fail(interval, e.into()).await;
         }
     };
     if store
@@ -599,20 +575,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
                 Ok(Action::requeue(interval + jitter))
             }
         }
-        Err(e) => {
-            fail(
-                &ctx,
-                &es,
-                &es_api,
-                &status,
-                &object_key,
-                &current_rv,
-                interval,
-                e,
-                &now_text,
-            )
-            .await
-        }
+        Err(e) => attempt.fail(interval, e).await,
     };
     ctx.metrics
         .reconcile_duration
@@ -621,44 +584,48 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     result
 }
 
-/// Records a failed sync: Ready=False with the error text, the last good Secret untouched, and
-/// a retry after the capped backoff.
-#[allow(clippy::too_many_arguments)]
-async fn fail(
-    ctx: &Context,
-    es: &ExternalSecret,
-    api: &Api<ExternalSecret>,
-    status: &ExternalSecretStatus,
-    object_key: &str,
-    current_rv: &str,
-    interval: Duration,
-    err: SyncError,
-    now_text: &str,
-) -> Result<Action, Error> {
-    let ns = es.namespace().unwrap_or_default();
-    let name = es.name_any();
-    let (reason, message) = match &err {
-        SyncError::MissingForMerge(_) => (secret::REASON_MISSING, err.to_string()),
-        _ => (secret::REASON_ERROR, err.to_string()),
-    };
-    let failures = ctx.record_failure(object_key, current_rv);
-    ctx.metrics
-        .sync_errors
-        .get_or_create(&EsLabels {
-            namespace: ns.clone(),
-            name: name.clone(),
-        })
-        .inc();
-    ctx.metrics.condition(&ns, &name, false);
-    tracing::warn!(namespace = %ns, name = %name, error = %message, failures, "external secret sync failed");
-    let mut new_status = status.clone();
-    new_status.conditions =
-        secret::set_ready(&status.conditions, false, reason, &message, now_text);
-    if new_status != *status {
-        write_status(api, &name, &new_status).await?;
+/// What one reconcile knows about its object, so that a failure is recorded the same way from
+/// every step.
+struct Attempt<'a> {
+    ctx: &'a Context,
+    es: &'a ExternalSecret,
+    api: &'a Api<ExternalSecret>,
+    status: &'a ExternalSecretStatus,
+    object_key: &'a str,
+    current_rv: &'a str,
+    now_text: &'a str,
+}
+
+impl Attempt<'_> {
+    /// Records a failed sync: Ready=False with the error text, the last good Secret untouched,
+    /// and a retry after the capped backoff.
+    async fn fail(&self, interval: Duration, err: SyncError) -> Result<Action, Error> {
+        let (ctx, es, status) = (self.ctx, self.es, self.status);
+        let ns = es.namespace().unwrap_or_default();
+        let name = es.name_any();
+        let (reason, message) = match &err {
+            SyncError::MissingForMerge(_) => (secret::REASON_MISSING, err.to_string()),
+            _ => (secret::REASON_ERROR, err.to_string()),
+        };
+        let failures = ctx.record_failure(self.object_key, self.current_rv);
+        ctx.metrics
+            .sync_errors
+            .get_or_create(&EsLabels {
+                namespace: ns.clone(),
+                name: name.clone(),
+            })
+            .inc();
+        ctx.metrics.condition(&ns, &name, false);
+        tracing::warn!(namespace = %ns, name = %name, error = %message, failures, "external secret sync failed");
+        let mut new_status = status.clone();
+        new_status.conditions =
+            secret::set_ready(&status.conditions, false, reason, &message, self.now_text);
+        if new_status != *status {
+            write_status(self.api, &name, &new_status).await?;
+        }
+        publish(ctx, es, true, "UpdateFailed", message).await;
+        Ok(Action::requeue(schedule::error_backoff(failures, interval)))
     }
-    publish(ctx, es, true, "UpdateFailed", message).await;
-    Ok(Action::requeue(schedule::error_backoff(failures, interval)))
 }
 
 /// Requeue policy for Kubernetes API errors.
