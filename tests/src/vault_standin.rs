@@ -397,25 +397,11 @@ fn handle(
     if s.kv1_mounts.iter().any(|m| m == mount) {
         if is_list {
             s.lists += 1;
-            let prefix = if rest.is_empty() {
-                String::new()
-            } else {
-                format!("{rest}/")
-            };
-            let keys = list_keys(
-                s.kv1
-                    .keys()
-                    .filter(|(ns, m, _)| *ns == namespace && m == mount)
-                    .map(|(_, _, p)| p.as_str()),
-                &prefix,
-            );
-            if keys.is_empty() {
-                return error(StatusCode::NOT_FOUND, &[]);
-            }
-            return reply(
-                StatusCode::OK,
-                envelope(id, json!({ "keys": keys }), Value::Null),
-            );
+            let paths = s
+                .kv1
+                .keys()
+                .filter(|(ns, m, _)| *ns == namespace && m == mount);
+            return list_reply(id, paths.map(|(_, _, p)| p.as_str()), rest);
         }
         s.reads += 1;
         return match s.kv1.get(&(namespace, mount.to_string(), rest.to_string())) {
@@ -429,25 +415,11 @@ fn handle(
         let p = p.trim_start_matches('/');
         if is_list {
             s.lists += 1;
-            let prefix = if p.is_empty() {
-                String::new()
-            } else {
-                format!("{p}/")
-            };
-            let keys = list_keys(
-                s.kv2
-                    .keys()
-                    .filter(|(ns, m, _)| *ns == namespace && m == mount)
-                    .map(|(_, _, p)| p.as_str()),
-                &prefix,
-            );
-            if keys.is_empty() {
-                return error(StatusCode::NOT_FOUND, &[]);
-            }
-            return reply(
-                StatusCode::OK,
-                envelope(id, json!({ "keys": keys }), Value::Null),
-            );
+            let paths = s
+                .kv2
+                .keys()
+                .filter(|(ns, m, _)| *ns == namespace && m == mount);
+            return list_reply(id, paths.map(|(_, _, p)| p.as_str()), p);
         }
         s.reads += 1;
         let Some(secret) = s.kv2.get(&(namespace, mount.to_string(), p.to_string())) else {
@@ -517,6 +489,23 @@ fn handle(
 }
 
 /// Direct children of `prefix`: leaf names, and sub-folders with a trailing `/`.
+/// A `LIST` answer: the entries directly under `dir` (sub-folders end with `/`), 404 when none.
+fn list_reply<'a>(id: u64, paths: impl Iterator<Item = &'a str>, dir: &str) -> Response {
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let keys = list_keys(paths, &prefix);
+    if keys.is_empty() {
+        return error(StatusCode::NOT_FOUND, &[]);
+    }
+    reply(
+        StatusCode::OK,
+        envelope(id, json!({ "keys": keys }), Value::Null),
+    )
+}
+
 fn list_keys<'a>(paths: impl Iterator<Item = &'a str>, prefix: &str) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for p in paths {
