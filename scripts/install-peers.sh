@@ -11,6 +11,8 @@ command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# Go's own text/template is the reference for the templating crate's differential test.
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

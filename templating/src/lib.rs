@@ -83,6 +83,22 @@ impl Value {
         }
     }
 
+    /// Approximate bytes held, for the budget.
+    fn size(&self) -> usize {
+        match self {
+            Value::Bytes(b) => b.len(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| k.len().saturating_add(v.size()))
+                .fold(m.len(), usize::saturating_add),
+            Value::List(l) => l
+                .iter()
+                .map(Value::size)
+                .fold(l.len(), usize::saturating_add),
+            Value::Number(_) | Value::Bool(_) | Value::Null => 8,
+        }
+    }
+
     fn type_name(&self) -> &'static str {
         match self {
             Value::Bytes(_) => "string",
@@ -124,31 +140,105 @@ const KEYWORDS: &[&str] = &[
     "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
 ];
 
-/// Renders `template` with `data` as `.`.
+/// What one template run may consume. Templates come from tenants: a run that exceeds any
+/// bound fails with an error naming the bound, and the process and other objects carry on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of output, and of any single intermediate value. A Secret holds at most 1 MiB.
+    pub max_output_bytes: usize,
+    /// Evaluation steps: one per action, command and function call, plus one per KiB a
+    /// function reads or writes, so CPU time follows the budget.
+    pub max_steps: u64,
+    /// Nesting of parentheses, control structures and template calls.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_output_bytes: 1 << 20,
+            max_steps: 1_000_000,
+            max_depth: 100,
+        }
+    }
+}
+
+/// Tracks one run against its [`Limits`].
+struct Budget {
+    limits: Limits,
+    steps: u64,
+}
+
+impl Budget {
+    fn step(&mut self, units: u64) -> Result<(), TemplateError> {
+        self.steps = self.steps.saturating_add(units);
+        if self.steps > self.limits.max_steps {
+            return terr(format!(
+                "evaluation exceeded the limit of {} steps",
+                self.limits.max_steps
+            ));
+        }
+        Ok(())
+    }
+
+    /// Charges the bytes a function handles and refuses a result larger than the output limit.
+    fn charge_bytes(&mut self, bytes: usize) -> Result<(), TemplateError> {
+        self.step((bytes / 1024) as u64)
+    }
+
+    /// Checked before allocating: `needed` may be computed with saturating arithmetic.
+    fn fits(&self, what: &str, needed: usize) -> Result<(), TemplateError> {
+        if needed > self.limits.max_output_bytes {
+            return terr(format!(
+                "{what}: result would exceed the limit of {} bytes",
+                self.limits.max_output_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Renders `template` with `data` as `.`, within the default [`Limits`].
 pub fn render(
     template: &str,
     data: &BTreeMap<String, Zeroizing<Vec<u8>>>,
 ) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
-    let nodes = parse(template)?;
+    render_with_limits(template, data, &Limits::default())
+}
+
+/// Renders `template` with `data` as `.`, failing once the run exceeds `limits`.
+pub fn render_with_limits(
+    template: &str,
+    data: &BTreeMap<String, Zeroizing<Vec<u8>>>,
+    limits: &Limits,
+) -> Result<Zeroizing<Vec<u8>>, TemplateError> {
+    let nodes = parse(template, limits.max_depth)?;
     let root = Value::Map(
         data.iter()
             .map(|(k, v)| (k.clone(), Value::Bytes(v.clone())))
             .collect(),
     );
+    let mut budget = Budget {
+        limits: *limits,
+        steps: 0,
+    };
     let mut out = Zeroizing::new(Vec::new());
     for node in &nodes {
-        match node {
-            Node::Text(t) => out.extend_from_slice(t.as_bytes()),
+        budget.step(1)?;
+        let piece = match node {
+            Node::Text(t) => Zeroizing::new(t.as_bytes().to_vec()),
             Node::Action(p) => {
-                let v = eval_pipeline(p, &root)?;
-                out.extend_from_slice(&Zeroizing::new(v.print()));
+                let v = eval_pipeline(p, &root, &mut budget)?;
+                Zeroizing::new(v.print())
             }
-        }
+        };
+        budget.fits("output", out.len().saturating_add(piece.len()))?;
+        out.extend_from_slice(&piece);
     }
     Ok(out)
 }
 
-fn parse(template: &str) -> Result<Vec<Node>, TemplateError> {
+fn parse(template: &str, max_depth: usize) -> Result<Vec<Node>, TemplateError> {
     let mut nodes = Vec::new();
     let mut rest = template;
     let mut trim_next_text = false;
@@ -184,7 +274,12 @@ fn parse(template: &str) -> Result<Vec<Node>, TemplateError> {
         if inner.starts_with("/*") && inner.ends_with("*/") {
             continue;
         }
-        let mut lexer = Lexer { s: inner, pos: 0 };
+        let mut lexer = Lexer {
+            s: inner,
+            pos: 0,
+            depth: 0,
+            max_depth,
+        };
         let pipeline = lexer.pipeline()?;
         lexer.skip_ws();
         if lexer.pos != lexer.s.len() {
@@ -206,6 +301,8 @@ fn parse(template: &str) -> Result<Vec<Node>, TemplateError> {
 struct Lexer<'a> {
     s: &'a str,
     pos: usize,
+    depth: usize,
+    max_depth: usize,
 }
 
 impl Lexer<'_> {
@@ -296,7 +393,15 @@ impl Lexer<'_> {
             }
             '(' => {
                 self.pos += 1;
+                self.depth += 1;
+                if self.depth > self.max_depth {
+                    return terr(format!(
+                        "parentheses nested deeper than the limit of {}",
+                        self.max_depth
+                    ));
+                }
                 let inner = self.pipeline()?;
+                self.depth -= 1;
                 self.skip_ws();
                 if self.peek() != Some(')') {
                     return terr("unclosed parenthesis");
@@ -391,41 +496,47 @@ fn field_path(mut v: Value, fields: &[String]) -> Result<Value, TemplateError> {
     Ok(v)
 }
 
-fn eval_pipeline(p: &Pipeline, root: &Value) -> Result<Value, TemplateError> {
+fn eval_pipeline(p: &Pipeline, root: &Value, budget: &mut Budget) -> Result<Value, TemplateError> {
     let mut piped: Option<Value> = None;
     for cmd in &p.0 {
-        piped = Some(eval_command(cmd, root, piped)?);
+        budget.step(1)?;
+        piped = Some(eval_command(cmd, root, piped, budget)?);
     }
     piped.ok_or_else(|| TemplateError("empty pipeline".into()))
 }
 
-fn eval_operand(op: &Operand, root: &Value) -> Result<Value, TemplateError> {
+fn eval_operand(op: &Operand, root: &Value, budget: &mut Budget) -> Result<Value, TemplateError> {
     match op {
         Operand::Dot(fields) => field_path(root.clone(), fields),
         Operand::Str(s) => Ok(Value::Bytes(Zeroizing::new(s.as_bytes().to_vec()))),
         Operand::Number(n) => Ok(Value::Number(n.clone())),
         Operand::Bool(b) => Ok(Value::Bool(*b)),
         Operand::Nil => Ok(Value::Null),
-        Operand::Func(name) => call(name, Vec::new()),
-        Operand::Sub(p, fields) => field_path(eval_pipeline(p, root)?, fields),
+        Operand::Func(name) => call(name, Vec::new(), budget),
+        Operand::Sub(p, fields) => field_path(eval_pipeline(p, root, budget)?, fields),
     }
 }
 
-fn eval_command(cmd: &Command, root: &Value, piped: Option<Value>) -> Result<Value, TemplateError> {
+fn eval_command(
+    cmd: &Command,
+    root: &Value,
+    piped: Option<Value>,
+    budget: &mut Budget,
+) -> Result<Value, TemplateError> {
     match cmd.0.as_slice() {
         [Operand::Func(name), args @ ..] => {
             let mut values = args
                 .iter()
-                .map(|a| eval_operand(a, root))
+                .map(|a| eval_operand(a, root, budget))
                 .collect::<Result<Vec<_>, _>>()?;
             values.extend(piped);
-            call(name, values)
+            call(name, values, budget)
         }
         [single] => {
             if piped.is_some() {
                 return terr("can't give argument to non-function");
             }
-            eval_operand(single, root)
+            eval_operand(single, root, budget)
         }
         _ => terr("can't give arguments to non-function"),
     }
@@ -458,7 +569,18 @@ fn arity(name: &str, args: &[Value], n: usize) -> Result<(), TemplateError> {
     }
 }
 
-fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
+/// Calls a function within the budget: its input is charged before, its result checked after.
+fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> Result<Value, TemplateError> {
+    budget.step(1)?;
+    budget.charge_bytes(args.iter().map(Value::size).fold(0, usize::saturating_add))?;
+    let result = call_unchecked(name, args, budget)?;
+    let size = result.size();
+    budget.fits(name, size)?;
+    budget.charge_bytes(size)?;
+    Ok(result)
+}
+
+fn call_unchecked(name: &str, args: Vec<Value>, budget: &Budget) -> Result<Value, TemplateError> {
     let bytes = |b: Vec<u8>| Ok(Value::Bytes(Zeroizing::new(b)));
     let text = |s: String| Ok(Value::Bytes(Zeroizing::new(s.into_bytes())));
     match name {
@@ -533,6 +655,16 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
             let old = text_arg(name, &args[0])?;
             let new = text_arg(name, &args[1])?;
             let s = text_arg(name, &args[2])?;
+            // An empty pattern matches between every character, as in Go.
+            let matches = if old.is_empty() {
+                s.chars().count().saturating_add(1)
+            } else {
+                s.matches(old.as_str()).count()
+            };
+            budget.fits(
+                name,
+                s.len().saturating_add(matches.saturating_mul(new.len())),
+            )?;
             text(s.replace(old.as_str(), &new))
         }
         "default" => match args.len() {
@@ -547,11 +679,19 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, TemplateError> {
         "indent" | "nindent" => {
             arity(name, &args, 2)?;
             let n = match &args[0] {
-                Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
+                Value::Number(n) => n.as_u64().unwrap_or(0),
                 _ => return terr(format!("{name}: first argument must be a number")),
             };
-            let pad = " ".repeat(n);
             let s = text_arg(name, &args[1])?;
+            let lines = s.split('\n').count();
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            budget.fits(
+                name,
+                s.len()
+                    .saturating_add(lines.saturating_mul(n))
+                    .saturating_add(1),
+            )?;
+            let pad = " ".repeat(n);
             let body = s
                 .split('\n')
                 .map(|l| format!("{pad}{l}"))

@@ -1,0 +1,98 @@
+//! Issue 8 item 2: tenant templates run within a budget. Each case used to abort, panic or
+//! grow without bound; now it fails that one template with an error naming the limit.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use templating::{Limits, TemplateError, render, render_with_limits};
+use zeroize::Zeroizing;
+
+const CANARY: &str = "CANARY-7c1d";
+
+fn data() -> BTreeMap<String, Zeroizing<Vec<u8>>> {
+    BTreeMap::from([
+        (
+            "secret".to_string(),
+            Zeroizing::new(CANARY.as_bytes().to_vec()),
+        ),
+        ("x".to_string(), Zeroizing::new(b"x".to_vec())),
+    ])
+}
+
+fn fails_naming(template: &str, limit_words: &str) -> TemplateError {
+    let e = render(template, &data()).unwrap_err();
+    assert!(e.to_string().contains(limit_words), "{template}: {e}");
+    assert!(!e.to_string().contains(CANARY), "{template}: {e}");
+    e
+}
+
+#[test]
+fn huge_indent_fails_instead_of_aborting() {
+    fails_naming(r#"{{ indent 4000000000 "x" }}"#, "limit of 1048576 bytes");
+    fails_naming(
+        r#"{{ .secret | nindent 4000000000 }}"#,
+        "limit of 1048576 bytes",
+    );
+}
+
+#[test]
+fn indent_of_u64_max_fails_instead_of_panicking() {
+    fails_naming(r#"{{ indent 18446744073709551615 "x" }}"#, "limit of");
+    fails_naming(r#"{{ nindent 18446744073709551615 .secret }}"#, "limit of");
+}
+
+#[test]
+fn exponential_replace_chain_fails_cleanly() {
+    let mut t = String::from("{{ .secret");
+    for _ in 0..40 {
+        t.push_str(r#" | replace "x" "xxxxxxxxxx""#);
+    }
+    t.push_str(" }}");
+    // The canary has no `x`: seed the growth with the `x` key instead.
+    let t = t.replace(".secret", ".x");
+    fails_naming(&t, "limit of 1048576 bytes");
+    // Go's empty pattern inserts between every character: also bounded.
+    let mut t = String::from("{{ .x");
+    for _ in 0..40 {
+        t.push_str(r#" | replace "" "ab""#);
+    }
+    t.push_str(" }}");
+    fails_naming(&t, "limit of 1048576 bytes");
+}
+
+#[test]
+fn output_accumulated_over_actions_is_bounded() {
+    let small = Limits {
+        max_output_bytes: 64,
+        ..Limits::default()
+    };
+    let t = "{{ .secret }}".repeat(10);
+    let e = render_with_limits(&t, &data(), &small).unwrap_err();
+    assert!(e.to_string().contains("limit of 64 bytes"), "{e}");
+    assert!(!e.to_string().contains(CANARY), "{e}");
+    // Within the limit the same template renders.
+    let ok = render_with_limits(&"{{ .secret }}".repeat(5), &data(), &small).unwrap();
+    assert_eq!(ok.len(), 5 * CANARY.len());
+}
+
+#[test]
+fn steps_are_bounded() {
+    let tight = Limits {
+        max_steps: 50,
+        ..Limits::default()
+    };
+    let t = "{{ .x | upper }}".repeat(100);
+    let e = render_with_limits(&t, &data(), &tight).unwrap_err();
+    assert!(e.to_string().contains("limit of 50 steps"), "{e}");
+    assert!(render_with_limits(&"{{ .x }}".repeat(10), &data(), &tight).is_ok());
+}
+
+#[test]
+fn deep_nesting_fails_instead_of_overflowing_the_stack() {
+    let depth = 200_000;
+    let t = format!("{{{{ {}.x{} }}}}", "(".repeat(depth), ")".repeat(depth));
+    fails_naming(&t, "nested deeper than the limit of 100");
+    // Within the limit, nesting works.
+    let t = format!("{{{{ {}.x{} }}}}", "(".repeat(20), ")".repeat(20));
+    assert_eq!(&*render(&t, &data()).unwrap(), b"x");
+}
