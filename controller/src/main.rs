@@ -112,17 +112,15 @@ fn unseal(keys: &std::path::Path, files: &[PathBuf], show_values: bool) -> Resul
     let pairs = controller::offline::load_keys(keys)?;
     let key_refs: Vec<&sealing::PrivateKey> = pairs.iter().map(|p| &p.private).collect();
     let inputs: Vec<(String, zeroize::Zeroizing<String>)> = if files.is_empty() {
-        let mut text = zeroize::Zeroizing::new(String::new());
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("cannot read stdin")?;
-        vec![("stdin".to_string(), text)]
+        vec![("stdin".to_string(), controller::offline::read_input(None)?)]
     } else {
         files
             .iter()
             .map(|f| {
-                std::fs::read_to_string(f)
-                    .map(|t| (f.display().to_string(), zeroize::Zeroizing::new(t)))
-                    .with_context(|| format!("cannot read {}", f.display()))
+                Ok((
+                    f.display().to_string(),
+                    controller::offline::read_input(Some(f))?,
+                ))
             })
             .collect::<Result<_>>()?
     };

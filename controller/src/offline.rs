@@ -9,6 +9,9 @@ use k8s_openapi::ByteString;
 use sealing::{Certificate, KeyPair, PrivateKey};
 
 /// Writes `tls.key`, `tls.crt` and the key Secret manifest (`<name>.yaml`) into `out_dir`.
+/// Never replaces a file (nor follows a symlink planted in its place): overwriting a key file
+/// could destroy the only copy of an older key, and an existing file's mode could leave the new
+/// private key readable by others.
 pub fn keygen(
     out_dir: &Path,
     bits: usize,
@@ -19,31 +22,52 @@ pub fn keygen(
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let key_path = out_dir.join("tls.key");
+    let cert_path = out_dir.join("tls.crt");
+    let manifest_path = out_dir.join(format!("{name}.yaml"));
+    for path in [&key_path, &cert_path, &manifest_path] {
+        if std::fs::symlink_metadata(path).is_ok() {
+            bail!(
+                "{} already exists: keygen never overwrites key files (choose another --out-dir or move the old files away)",
+                path.display()
+            );
+        }
+    }
     let key = PrivateKey::generate(bits)?;
     let cert = Certificate::self_signed(&key, common_name, validity)?;
     let manifest = sealing::keys::key_secret_manifest(&key, &cert, name, namespace)?;
     let manifest_yaml = zeroize::Zeroizing::new(serde_yaml::to_string(&manifest)?);
 
-    let key_path = out_dir.join("tls.key");
-    let cert_path = out_dir.join("tls.crt");
-    let manifest_path = out_dir.join(format!("{name}.yaml"));
-    write_private(&key_path, key.to_pkcs1_pem()?.as_bytes())?;
-    std::fs::write(&cert_path, cert.to_pem())
-        .with_context(|| format!("cannot write {}", cert_path.display()))?;
-    write_private(&manifest_path, manifest_yaml.as_bytes())?;
+    write_new(&key_path, key.to_pkcs1_pem()?.as_bytes(), 0o600)?;
+    write_new(&cert_path, cert.to_pem().as_bytes(), 0o644)?;
+    write_new(&manifest_path, manifest_yaml.as_bytes(), 0o600)?;
     Ok(vec![key_path, cert_path, manifest_path])
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+/// Creates `path` with `mode` (before the umask); fails if anything, a symlink included, is there.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
     options
         .open(path)
-        .and_then(|mut f| f.write_all(contents))
+        .and_then(|mut f| f.write_all(contents).and_then(|()| f.sync_all()))
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads a file, or stdin when `path` is `None`, refusing more than
+/// [`sealing::documents::MAX_INPUT_BYTES`].
+pub fn read_input(path: Option<&Path>) -> Result<zeroize::Zeroizing<String>> {
+    match path {
+        Some(path) => std::fs::File::open(path)
+            .and_then(sealing::documents::read_bounded)
+            .with_context(|| format!("cannot read {}", path.display())),
+        None => sealing::documents::read_bounded(std::io::stdin()).context("cannot read stdin"),
+    }
 }
 
 /// Loads every private key found at `path`: a file, or every file of a directory.
@@ -61,10 +85,7 @@ pub fn load_keys(path: &Path) -> Result<Vec<KeyPair>> {
     };
     let mut keys = Vec::new();
     for file in &files {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?,
-        );
+        let text = read_input(Some(file))?;
         match sealing::load_private_keys(&text) {
             Ok(found) => keys.extend(found),
             // In a directory, certificates and unrelated files sit next to the keys.
@@ -98,19 +119,21 @@ pub fn unseal_documents(
 ) -> Result<(String, Vec<String>)> {
     let mut out = String::new();
     let mut failures = Vec::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let what = format!("{source}: document {}", index + 1);
-        let value: serde_json::Value = match serde::Deserialize::deserialize(document) {
-            Ok(v) => v,
-            Err(_) => {
-                failures.push(format!("{what}: not valid YAML"));
+    // The iterator ends after a syntax error: nothing after it can be read reliably.
+    for document in sealing::documents::documents(text) {
+        let (index, document) = match document {
+            Ok(found) => found,
+            Err(e) => {
+                failures.push(format!("{source}: {e}"));
                 continue;
             }
         };
-        if value.is_null() || value.get("kind").and_then(|k| k.as_str()) != Some("SealedSecret") {
+        let what = format!("{source}: document {index}");
+        let value = &document.0;
+        if value.get("kind").and_then(|k| k.as_str()) != Some("SealedSecret") {
             continue;
         }
-        let sealed: crds::SealedSecret = match serde_json::from_value(value) {
+        let sealed: crds::SealedSecret = match serde::Deserialize::deserialize(value) {
             Ok(s) => s,
             Err(_) => {
                 failures.push(format!("{what}: not a valid SealedSecret"));

@@ -108,3 +108,104 @@ fn unseal_hides_values_unless_asked_and_reports_failures() {
             .contains("name: mixed")
     );
 }
+
+/// Runs the command, failing the test (not hanging it) if it takes longer than a minute.
+fn output_within_a_minute(mut command: Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the command did not finish within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Regression (issue 8 item 5): a YAML syntax error made `unseal` loop forever, growing its
+/// memory without bound; now the file is reported once and the documents before it still count.
+#[test]
+fn unseal_reports_a_yaml_syntax_error_once_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.yaml");
+    let good = std::fs::read_to_string(fixture("sealedsecrets/basic.yaml")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{good}\n---\nkind: SealedSecret\nspec: [unclosed\n---\n{good}"),
+    )
+    .unwrap();
+    let mut command = controller();
+    command
+        .args(["unseal", "--keys"])
+        .arg(fixture("keys"))
+        .arg("-f")
+        .arg(&file);
+    let out = output_within_a_minute(command);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.matches("invalid YAML").count(), 1, "{err}");
+    assert!(
+        err.contains("broken.yaml: document 2: invalid YAML"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 SealedSecret(s) could not be unsealed"),
+        "{err}"
+    );
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(shown.matches("kind: Secret").count(), 1, "{shown}");
+}
+
+#[test]
+fn unseal_refuses_input_over_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.yaml");
+    let comment = "#".repeat(1 << 20);
+    let mut text = String::new();
+    for _ in 0..17 {
+        text.push_str(&comment);
+        text.push('\n');
+    }
+    std::fs::write(&file, text).unwrap();
+    let mut command = controller();
+    command
+        .args(["unseal", "--keys"])
+        .arg(fixture("keys"))
+        .arg("-f")
+        .arg(&file);
+    let out = output_within_a_minute(command);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("larger than 16 MiB"), "{err}");
+}
+
+/// keygen never replaces a file: not a key backup (data loss), not a symlink planted in the
+/// output directory (the private key would land wherever it points), not a world-readable file.
+#[test]
+fn keygen_never_overwrites_or_follows_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "untouched\n").unwrap();
+    let out_dir = dir.path().join("keys");
+    std::fs::create_dir(&out_dir).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&elsewhere, out_dir.join("tls.key")).unwrap();
+    #[cfg(not(unix))]
+    std::fs::write(out_dir.join("tls.key"), "untouched\n").unwrap();
+    let out = controller()
+        .args(["keygen", "--key-size", "2048", "--name", "k1", "--out-dir"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("tls.key already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched\n");
+    assert!(!out_dir.join("tls.crt").exists() && !out_dir.join("k1.yaml").exists());
+}

@@ -1,110 +1,46 @@
 //! Reading Kubernetes objects from files and stdin: YAML (one or many documents) or JSON (one
 //! object or several concatenated).
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::IsTerminal as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
+use sealing::documents::{Document, documents, read_bounded, redact};
 use serde_json::Value;
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroizing;
 
 /// Where input came from, for error messages.
 pub fn source_name(path: Option<&Path>) -> String {
     path.map_or_else(|| "stdin".to_string(), |p| p.display().to_string())
 }
 
-/// Reads the whole input: the file, or stdin (with a hint when stdin is a terminal).
+/// Reads the whole input (at most [`sealing::documents::MAX_INPUT_BYTES`]): the file, or stdin (with a hint when
+/// stdin is a terminal).
 pub fn read_input(path: Option<&Path>) -> Result<Zeroizing<String>> {
-    let mut text = Zeroizing::new(String::new());
     match path {
-        Some(path) => {
-            std::fs::File::open(path)
-                .and_then(|mut f| f.read_to_string(&mut text))
-                .with_context(|| format!("cannot read {}", path.display()))?;
-        }
+        Some(path) => std::fs::File::open(path)
+            .and_then(read_bounded)
+            .with_context(|| format!("cannot read {}", path.display())),
         None => {
-            let mut stdin = std::io::stdin();
+            let stdin = std::io::stdin();
             if stdin.is_terminal() {
                 eprintln!("(tty detected: expecting a JSON or YAML Kubernetes resource on stdin)");
             }
-            stdin
-                .read_to_string(&mut text)
-                .context("cannot read stdin")?;
+            read_bounded(stdin).context("cannot read stdin")
         }
-    }
-    Ok(text)
-}
-
-/// A parsed document. Its strings (a Secret's values among them) are wiped when it is dropped.
-pub struct Document(pub Value);
-
-impl Drop for Document {
-    fn drop(&mut self) {
-        wipe(&mut self.0);
-    }
-}
-
-fn wipe(value: &mut Value) {
-    match value {
-        Value::String(s) => s.zeroize(),
-        Value::Array(items) => items.iter_mut().for_each(wipe),
-        Value::Object(map) => map.values_mut().for_each(wipe),
-        _ => {}
     }
 }
 
 /// Parses every document of `text`; empty documents are skipped.
 pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Document>> {
-    let mut documents = Vec::new();
-    if text.trim_start().starts_with('{') {
-        for (index, doc) in serde_json::Deserializer::from_str(text)
-            .into_iter::<Value>()
-            .enumerate()
-        {
-            let doc = doc.map_err(|e| {
-                anyhow!(
-                    "{source}: document {}: invalid JSON: {}",
-                    index + 1,
-                    redact(&e.to_string())
-                )
-            })?;
-            documents.push(Document(doc));
-        }
-    } else {
-        for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let doc = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| {
-                anyhow!(
-                    "{source}: document {}: invalid YAML: {}",
-                    index + 1,
-                    redact(&e.to_string())
-                )
-            })?;
-            if !doc.is_null() {
-                documents.push(Document(doc));
-            }
-        }
-    }
-    Ok(documents)
-}
-
-/// Error texts from parsers may quote the offending input, which can be a secret value.
-pub fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut in_quotes = false;
-    for c in message.chars() {
-        if c == '"' {
-            if in_quotes {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            out.push(c);
-        }
-    }
-    out
+    documents(text)
+        .map(|document| {
+            document
+                .map(|(_, document)| document)
+                .map_err(|e| anyhow!("{source}: {e}"))
+        })
+        .collect()
 }
 
 fn describe(doc: &Value, index: usize, source: &str) -> String {
@@ -138,6 +74,14 @@ pub fn secrets(
                     .is_some_and(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
                 if !valid && !value.is_null() {
                     bail!("{what}: data key {key:?} is not valid base64");
+                }
+            }
+        }
+        // A number or boolean in stringData would be quoted back by serde's "invalid type" error.
+        if let Some(string_data) = doc.get("stringData").and_then(Value::as_object) {
+            for (key, value) in string_data {
+                if !value.is_string() && !value.is_null() {
+                    bail!("{what}: stringData key {key:?} is not a string (quote the value)");
                 }
             }
         }
@@ -185,21 +129,6 @@ pub fn sealed_secrets(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wipe_clears_every_string() {
-        let mut doc = serde_json::json!({"data": {"k": "c2VjcmV0"}, "list": ["x", 1]});
-        wipe(&mut doc);
-        assert_eq!(doc, serde_json::json!({"data": {"k": ""}, "list": ["", 1]}));
-    }
-
-    #[test]
-    fn redact_hides_quoted_text() {
-        assert_eq!(
-            redact(r#"invalid value: string "hunter2", expected base64"#),
-            "invalid value: string \"…\", expected base64"
-        );
-    }
 
     #[test]
     fn json_and_yaml_streams_split_into_documents() -> Result<()> {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -141,10 +141,81 @@ pub fn render_secret(secret: &Secret, format: Format) -> Result<String> {
     )
 }
 
-/// Replaces `path` with `contents` all at once: a temporary file in the same directory, synced,
-/// then renamed over the target. A failure leaves the old file as it was.
+/// Writes `contents` to `path` as a user of `>` would expect, but all at once: a temporary file
+/// in the same directory, synced, then renamed over the target, so a failure leaves the old file
+/// as it was. What `path` is decides the details:
+/// - a symlink: the file it points to is replaced (next to it) and the link stays a link;
+/// - an existing file keeps its mode (and its owner and group, where we may set them);
+/// - a read-only file (no write bit), or one the OS would not let us open for writing, is refused:
+///   the rename would otherwise replace it behind the user's back, even as root;
+/// - a file with other hard links is refused: a rename would split them, leaving the other
+///   names with the old content;
+/// - a device or FIFO (`-w /dev/stdout`) is written to directly: there is no file to replace.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
+    let target = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            let target = std::fs::canonicalize(path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?;
+            check_replaceable(path, &target, &meta)?;
+            target
+        }
+        Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
+        Ok(_) => return write_through(path, contents),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => resolve_links(path)?,
+        Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+    };
+    replace(&target, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn check_replaceable(path: &Path, target: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    let shown = if path == target {
+        path.display().to_string()
+    } else {
+        format!("{} (-> {})", path.display(), target.display())
+    };
+    if meta.permissions().readonly() {
+        bail!("{shown} is read-only: not replaced (make it writable first, e.g. chmod u+w)");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if meta.nlink() > 1 {
+            bail!(
+                "{shown} has {} hard links: not replaced, as the other links would keep the old content (write to a new file, or remove the other links)",
+                meta.nlink()
+            );
+        }
+    }
+    // Opening without truncating asks the OS the question `>` would, without changing anything.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(target)
+        .with_context(|| format!("{shown} is not writable: not replaced"))?;
+    Ok(())
+}
+
+/// The path a chain of symlinks ends at, for a file that does not exist yet.
+fn resolve_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    // The same bound as Linux's ELOOP.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the symlink {}", current.display()))?;
+                current = match current.parent() {
+                    Some(dir) => dir.join(link),
+                    None => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
+}
+
+fn replace(target: &Path, contents: &[u8]) -> Result<()> {
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
@@ -152,18 +223,35 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         .prefix(".kubeseal-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file next to {}", path.display()))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        // Keep the permissions the user gave the file.
-        let _ = temp.as_file().set_permissions(meta.permissions());
+        .with_context(|| {
+            format!(
+                "cannot create a temporary file next to {}",
+                target.display()
+            )
+        })?;
+    if let Ok(meta) = std::fs::metadata(target) {
+        temp.as_file()
+            .set_permissions(meta.permissions())
+            .context("cannot keep the file's mode")?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            // Only root may give a file away; others keep what the OS allows.
+            let _ = std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid()));
+        }
     }
     temp.write_all(contents)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
+        .and_then(|()| temp.as_file().sync_all())?;
+    temp.persist(target).map_err(|e| e.error)?;
     Ok(())
+}
+
+fn write_through(path: &Path, contents: &[u8]) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents).and_then(|()| f.flush()))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes to the -w file (atomically) or stdout.

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Output;
+
 use common::*;
 
 const CANARY: &str = "canary-7f3a9c-plaintext";
@@ -191,6 +194,148 @@ fn write_flag_replaces_the_file_and_a_failure_leaves_it_untouched() {
     assert!(leftovers.is_empty(), "temporary files left behind");
 }
 
+fn seal_into(home: &Path, target: &Path) -> Output {
+    let mut cmd = kubeseal(home);
+    cmd.args(["--cert", &cert(), "-w"]).arg(target);
+    run(cmd, &read_fixture("input-secrets/opaque.yaml"))
+}
+
+fn merge_into(home: &Path, target: &Path) -> Output {
+    let mut cmd = kubeseal(home);
+    cmd.args(["--cert", &cert(), "--merge-into"]).arg(target);
+    run(
+        cmd,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\nstringData: {ca.crt: new-ca}\n",
+    )
+}
+
+/// Regression (issue 8 item 10): `-w` and `--merge-into` replaced a symlink with a regular file,
+/// leaving the file it pointed to (e.g. in a checked-out repository) as it was.
+#[cfg(unix)]
+#[test]
+fn write_and_merge_into_follow_symlinks_and_keep_them() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let real = repo.join("sealed.yaml");
+    std::fs::write(&real, "previous content\n").unwrap();
+    let link = home.path().join("link.yaml");
+    std::os::unix::fs::symlink("repo/sealed.yaml", &link).unwrap();
+
+    stdout(&seal_into(home.path(), &link));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let written = std::fs::read_to_string(&real).unwrap();
+    assert_eq!(&*unseal_text(&written).data["password"], b"hunter2");
+
+    stdout(&merge_into(home.path(), &link));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let merged = std::fs::read_to_string(&real).unwrap();
+    assert_eq!(&*unseal_text(&merged).data["ca.crt"], b"new-ca");
+    assert_eq!(&*unseal_text(&merged).data["password"], b"hunter2");
+
+    // A dangling link creates the file it names, as `>` does.
+    let dangling = home.path().join("dangling.yaml");
+    std::os::unix::fs::symlink("repo/new.yaml", &dangling).unwrap();
+    stdout(&seal_into(home.path(), &dangling));
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(repo.join("new.yaml").is_file());
+    let leftovers: Vec<_> = std::fs::read_dir(&repo)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+}
+
+/// Regression (issue 8 item 10): read-only files were silently replaced; other files lost their
+/// mode. Now a read-only file is refused (even for root, whom the OS would let write) and left
+/// as it was, and a replaced file keeps its mode.
+#[cfg(unix)]
+#[test]
+fn read_only_targets_are_refused_and_modes_are_kept() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let previous = read_fixture("sealedsecrets/tls-typed.yaml");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+
+    let read_only = home.path().join("ro.yaml");
+    std::fs::write(&read_only, &previous).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    for output in [
+        seal_into(home.path(), &read_only),
+        merge_into(home.path(), &read_only),
+    ] {
+        let err = stderr(&output);
+        assert!(err.contains("ro.yaml is read-only: not replaced"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&read_only).unwrap(),
+            previous.as_str()
+        );
+        assert_eq!(mode(&read_only), 0o444);
+    }
+
+    let private = home.path().join("private.yaml");
+    std::fs::write(&private, &previous).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o640)).unwrap();
+    stdout(&seal_into(home.path(), &private));
+    assert_eq!(mode(&private), 0o640);
+    stdout(&merge_into(home.path(), &private));
+    assert_eq!(mode(&private), 0o640);
+}
+
+/// Regression (issue 8 item 10): a rename split hard links (the other name kept the old
+/// content). Such a file is now refused and left as it was.
+#[cfg(unix)]
+#[test]
+fn hard_linked_targets_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let previous = read_fixture("sealedsecrets/tls-typed.yaml");
+    let first = home.path().join("a.yaml");
+    let second = home.path().join("b.yaml");
+    std::fs::write(&first, &previous).unwrap();
+    std::fs::hard_link(&first, &second).unwrap();
+    for output in [
+        seal_into(home.path(), &first),
+        merge_into(home.path(), &second),
+    ] {
+        let err = stderr(&output);
+        assert!(err.contains("has 2 hard links: not replaced"), "{err}");
+    }
+    for path in [&first, &second] {
+        assert_eq!(std::fs::read_to_string(path).unwrap(), previous.as_str());
+    }
+}
+
+/// `-w /dev/null` and the like write into the device: there is no file to replace.
+#[cfg(unix)]
+#[test]
+fn write_to_a_device_writes_through() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let home = tempfile::tempdir().unwrap();
+    stdout(&seal_into(home.path(), Path::new("/dev/null")));
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}
+
 #[test]
 fn merge_into_adds_keys_and_keeps_the_rest_of_the_file() {
     let home = tempfile::tempdir().unwrap();
@@ -280,6 +425,28 @@ fn errors_never_show_secret_values() {
         let output = run(cmd, &input);
         let err = stderr(&output);
         assert!(!err.contains(CANARY) && !err.contains(&encoded), "{err}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+/// Regression (issue 8 item 10): numbers and booleans in `stringData` were quoted back in the
+/// "invalid type" error.
+#[test]
+fn numeric_and_boolean_string_data_values_are_not_echoed() {
+    let home = tempfile::tempdir().unwrap();
+    for (value, shown) in [("31337", "31337"), ("true", "true"), ("2.5e3", "2500")] {
+        let input = format!(
+            "kind: Secret\nmetadata: {{name: a, namespace: b}}\nstringData: {{pin: {value}}}\n"
+        );
+        let mut cmd = kubeseal(home.path());
+        cmd.args(["--cert", &cert()]);
+        let output = run(cmd, &input);
+        let err = stderr(&output);
+        assert!(
+            err.contains("stringData key \"pin\" is not a string"),
+            "{err}"
+        );
+        assert!(!err.contains(shown), "{value} echoed: {err}");
         assert!(output.stdout.is_empty());
     }
 }

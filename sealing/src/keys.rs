@@ -367,14 +367,9 @@ pub fn load_private_keys(text: &str) -> Result<Vec<KeyPair>, KeyError> {
         keys_from_pem(text, "PEM")?
     } else {
         let mut keys = Vec::new();
-        for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value =
-                <serde_json::Value as serde::Deserialize>::deserialize(document).map_err(|e| {
-                    KeyError::Document(format!("document {}: not YAML or JSON: {e}", index + 1))
-                })?;
-            if !value.is_null() {
-                collect_key_secrets(&value, &format!("document {}", index + 1), &mut keys)?;
-            }
+        for document in crate::documents::documents(text) {
+            let (index, document) = document.map_err(|e| KeyError::Document(e.to_string()))?;
+            collect_key_secrets(&document.0, &format!("document {index}"), &mut keys)?;
         }
         keys
     };

@@ -7,6 +7,7 @@
 //!
 //! No Kubernetes client and no async here: callers hand in bytes and objects.
 
+pub mod documents;
 mod error;
 pub mod hybrid;
 pub mod keys;
