@@ -35,7 +35,7 @@ pub fn keygen(
     }
     let key = PrivateKey::generate(bits)?;
     let cert = Certificate::self_signed(&key, common_name, validity)?;
-    let manifest = sealing::keys::key_secret_manifest(&key, &cert, name, namespace)?;
+    let manifest = sealing::key_secret::key_secret_manifest(&key, &cert, name, namespace)?;
     let manifest_yaml = zeroize::Zeroizing::new(serde_yaml::to_string(&manifest)?);
 
     write_new(&key_path, key.to_pkcs1_pem()?.as_bytes(), 0o600)?;

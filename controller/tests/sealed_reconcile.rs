@@ -424,12 +424,12 @@ async fn the_key_watcher_loads_active_and_legacy_keys_and_skips_compromised_ones
     let mut compromised: Secret = serde_yaml::from_str(&read("keys/key1-secret.yaml")).unwrap();
     compromised.metadata.name = Some("sealed-secrets-keyold".into());
     compromised.metadata.labels.as_mut().unwrap().insert(
-        sealing::secret::LABEL_SEALING_KEY.into(),
+        sealing::key_secret::LABEL_SEALING_KEY.into(),
         "compromised".into(),
     );
     // key2 as a pre-0.9 install kept it: named exactly the prefix, no label.
     let key2 = sealing_key("key2");
-    let mut legacy = sealing::keys::key_secret_manifest(
+    let mut legacy = sealing::key_secret::key_secret_manifest(
         &key2.private,
         &key2.certificate,
         "sealed-secrets-key",

@@ -19,6 +19,9 @@ pub enum OpenError {
     TooShort,
     #[error("no key could decrypt secret")]
     NoKeyCouldDecrypt,
+    /// A bug, not bad input: reported per value so that no value goes missing silently.
+    #[error("internal error: the decryption thread panicked")]
+    Panicked,
 }
 
 /// Problems with key material: PEM, DER, certificates, key Secrets.

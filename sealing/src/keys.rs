@@ -1,20 +1,18 @@
-//! RSA key pairs and certificates: generate, read and write PEM, read the controller's key Secrets.
-
-use std::collections::BTreeMap;
+//! RSA key pairs and certificates: generate, read and write PEM. Key Secrets and backups are
+//! `key_secret.rs`.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{
     KeySize, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
     PrivateDecryptingKey, PublicEncryptingKey,
 };
-use base64::Engine as _;
 use pkcs8::der::Encode as _;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
 
-const PEM_CERTIFICATE: &str = "CERTIFICATE";
+pub(crate) const PEM_CERTIFICATE: &str = "CERTIFICATE";
 const PEM_PKCS1_PRIVATE: &str = "RSA PRIVATE KEY";
 const PEM_PKCS8_PRIVATE: &str = "PRIVATE KEY";
 const PEM_SPKI_PUBLIC: &str = "PUBLIC KEY";
@@ -218,7 +216,7 @@ impl PrivateKey {
     }
 }
 
-fn private_key_from_block(block: &pem::Pem) -> Result<Option<PrivateKey>, KeyError> {
+pub(crate) fn private_key_from_block(block: &pem::Pem) -> Result<Option<PrivateKey>, KeyError> {
     match block.tag() {
         PEM_PKCS1_PRIVATE => PrivateKey::from_pkcs1_der(block.contents()).map(Some),
         PEM_PKCS8_PRIVATE => PrivateKey::from_pkcs8_der(block.contents()).map(Some),
@@ -348,156 +346,4 @@ pub fn parse_sealing_key(text: &str) -> Result<(PublicKey, Option<Certificate>),
     Err(KeyError::NotFound(
         "certificate or public key (PEM CERTIFICATE, PUBLIC KEY or RSA PUBLIC KEY)",
     ))
-}
-
-/// A private key with its certificate, and where it was read from.
-#[derive(Debug)]
-pub struct KeyPair {
-    pub private: PrivateKey,
-    pub certificate: Option<Certificate>,
-    /// The key Secret's name, or "document N" / "PEM block N" when read from a file.
-    pub origin: String,
-}
-
-/// Reads private keys from what users keep as backups: a PEM file (PKCS#1 or PKCS#8, with or
-/// without certificates), a key Secret in YAML or JSON (`tls.key`/`tls.crt`), several YAML
-/// documents, or a `v1` `List` of them (`kubectl get secret -l ... -o yaml`).
-pub fn load_private_keys(text: &str) -> Result<Vec<KeyPair>, KeyError> {
-    let keys = if text.trim_start().starts_with("-----BEGIN") {
-        keys_from_pem(text, "PEM")?
-    } else {
-        let mut keys = Vec::new();
-        for document in crate::documents::documents(text) {
-            let (index, document) = document.map_err(|e| KeyError::Document(e.to_string()))?;
-            collect_key_secrets(&document.0, &format!("document {index}"), &mut keys)?;
-        }
-        keys
-    };
-    if keys.is_empty() {
-        return Err(KeyError::NotFound("private key"));
-    }
-    Ok(keys)
-}
-
-fn keys_from_pem(text: &str, origin: &str) -> Result<Vec<KeyPair>, KeyError> {
-    let blocks = pem::parse_many(text).map_err(|e| KeyError::Pem(format!("{origin}: {e}")))?;
-    let certificates = blocks
-        .iter()
-        .filter(|b| b.tag() == PEM_CERTIFICATE)
-        .map(|b| Certificate::from_der(b.contents()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut keys = Vec::new();
-    for block in &blocks {
-        if let Some(private) = private_key_from_block(block)? {
-            let certificate = certificates
-                .iter()
-                .find(|c| c.public_key() == private.public_key())
-                .cloned();
-            keys.push(KeyPair {
-                private,
-                certificate,
-                origin: origin.to_string(),
-            });
-        }
-    }
-    Ok(keys)
-}
-
-fn collect_key_secrets(
-    value: &serde_json::Value,
-    origin: &str,
-    keys: &mut Vec<KeyPair>,
-) -> Result<(), KeyError> {
-    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-    if kind == "List" || kind.ends_with("List") {
-        let items = value
-            .get("items")
-            .and_then(|i| i.as_array())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for (index, item) in items.iter().enumerate() {
-            collect_key_secrets(item, &format!("{origin}, item {}", index + 1), keys)?;
-        }
-        return Ok(());
-    }
-    if kind != "Secret" {
-        return Err(KeyError::Document(format!(
-            "{origin}: expected a key Secret or a List of them, found kind {kind:?}"
-        )));
-    }
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(|n| n.as_str())
-        .unwrap_or("");
-    let origin = if name.is_empty() {
-        origin.to_string()
-    } else {
-        format!("Secret {name}")
-    };
-    let field = |key: &str| -> Result<Option<Zeroizing<String>>, KeyError> {
-        let Some(encoded) = value.pointer(&format!("/data/{}", key.replace('/', "~1"))) else {
-            return Ok(None);
-        };
-        let encoded = encoded.as_str().unwrap_or("");
-        let bytes = Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|_| KeyError::Document(format!("{origin}: {key} is not valid base64")))?,
-        );
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| KeyError::Document(format!("{origin}: {key} is not PEM text")))?;
-        Ok(Some(Zeroizing::new(text)))
-    };
-    let key_pem = field("tls.key")?
-        .ok_or_else(|| KeyError::Document(format!("{origin}: has no data.\"tls.key\"")))?;
-    let private = PrivateKey::from_pem(&key_pem)
-        .map_err(|e| KeyError::Document(format!("{origin}: tls.key: {e}")))?;
-    let certificate = match field("tls.crt")? {
-        Some(pem) => Some(
-            Certificate::from_pem(&pem)
-                .map_err(|e| KeyError::Document(format!("{origin}: tls.crt: {e}")))?,
-        ),
-        None => None,
-    };
-    keys.push(KeyPair {
-        private,
-        certificate,
-        origin,
-    });
-    Ok(())
-}
-
-/// The controller's key Secret for a key pair (`kubernetes.io/tls`, labelled active).
-pub fn key_secret_manifest(
-    pair_key: &PrivateKey,
-    certificate: &Certificate,
-    name: &str,
-    namespace: &str,
-) -> Result<k8s_openapi::api::core::v1::Secret, KeyError> {
-    use k8s_openapi::ByteString;
-    let mut data = BTreeMap::new();
-    data.insert(
-        "tls.key".to_string(),
-        ByteString(pair_key.to_pkcs1_pem()?.as_bytes().to_vec()),
-    );
-    data.insert(
-        "tls.crt".to_string(),
-        ByteString(certificate.to_pem().into_bytes()),
-    );
-    let mut labels = BTreeMap::new();
-    labels.insert(
-        crate::secret::LABEL_SEALING_KEY.to_string(),
-        "active".to_string(),
-    );
-    Ok(k8s_openapi::api::core::v1::Secret {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        type_: Some("kubernetes.io/tls".to_string()),
-        data: Some(data),
-        ..Default::default()
-    })
 }

@@ -6,16 +6,28 @@
 //! is constant-time and blinded; see `docs/kubeseal.md` for why it was chosen.
 //!
 //! No Kubernetes client and no async here: callers hand in bytes and objects.
+//!
+//! Modules, from the bottom up:
+//! - `keys`: RSA key pairs and certificates (generate, PEM in and out).
+//! - `key_secret`: the sealing-key Secret format and key backups; the one reader and writer.
+//! - `scope`: the scope annotations and the label a value is sealed under.
+//! - `hybrid`: one sealed value (the wire format).
+//! - `open`: opening all the values of an object (key order, threads).
+//! - `secret`: whole objects: seal a Secret, unseal a SealedSecret (what failures mean).
+//! - `documents`: splitting input text into YAML/JSON documents, with a size limit.
 
 pub mod documents;
 mod error;
 pub mod hybrid;
+pub mod key_secret;
 pub mod keys;
+pub mod open;
 pub mod scope;
 pub mod secret;
 
 pub use error::{KeyError, OpenError, SealError, UnsealError};
 pub use hybrid::{Opened, open_value, seal_value};
-pub use keys::{Certificate, KeyPair, PrivateKey, PublicKey, load_private_keys, parse_sealing_key};
+pub use key_secret::{KeyPair, load_private_keys};
+pub use keys::{Certificate, PrivateKey, PublicKey, parse_sealing_key};
 pub use scope::Scope;
 pub use secret::{SealSecretOptions, UnsealedSecret, seal_secret, unseal};

@@ -12,10 +12,8 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::{OpenError, SealError, UnsealError};
 use crate::hybrid::{open_value, seal_value};
 use crate::keys::{PrivateKey, PublicKey};
+use crate::open::open_all;
 use crate::scope::Scope;
-
-/// Label that marks the controller's sealing key Secrets.
-pub const LABEL_SEALING_KEY: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
 /// Annotations that would carry the plaintext Secret into Git if copied to the template.
 const PLAINTEXT_CARRYING_ANNOTATIONS: [&str; 2] = [
@@ -211,7 +209,7 @@ pub fn unseal(sealed: &SealedSecret, keys: &[&PrivateKey]) -> Result<UnsealedSec
 }
 
 /// Like [`unseal`], opening up to `threads` values at once once the first value has shown which
-/// key to use.
+/// key to use (the strategy is [`open_all`]'s; what a failed value means is decided here).
 pub fn unseal_parallel(
     sealed: &SealedSecret,
     keys: &[&PrivateKey],
@@ -255,64 +253,11 @@ pub fn unseal_parallel(
             Err(_) => errors.push(UnsealError::BadBase64 { key: key.clone() }),
         }
     }
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    let mut results = Vec::with_capacity(pending.len());
-    let mut rest = pending.as_slice();
-    // Open values one at a time until one succeeds: its key then goes first for all the others.
-    while let Some(((key, bytes), tail)) = rest.split_first() {
-        rest = tail;
-        let result = open_value(order.iter().map(|&i| keys[i]), &label, bytes);
-        if let Ok(opened) = &result {
-            let position = order[opened.key_index];
-            order.retain(|&i| i != position);
-            order.insert(0, position);
-        }
-        let opened_one = result.is_ok();
-        results.push((*key, result.map(|o| (o, order[0]))));
-        if opened_one {
-            break;
-        }
-    }
-    let threads = threads.clamp(1, rest.len().max(1));
-    let chunk_len = rest.len().div_ceil(threads).max(1);
-    let ordered_keys: Vec<&PrivateKey> = order.iter().map(|&i| keys[i]).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rest
-            .chunks(chunk_len)
-            .map(|chunk| {
-                let ordered_keys = &ordered_keys;
-                let order = &order;
-                let label = &label;
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(key, bytes)| {
-                            let result = open_value(ordered_keys.iter().copied(), label, bytes)
-                                .map(|o| {
-                                    let position = order[o.key_index];
-                                    (o, position)
-                                });
-                            (*key, result)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            match handle.join() {
-                Ok(chunk) => results.extend(chunk),
-                Err(_) => errors.push(UnsealError::Template {
-                    key: String::new(),
-                    detail: "a decryption thread panicked".into(),
-                }),
-            }
-        }
-    });
-    for (key, result) in results {
+    for (key, result) in open_all(&pending, keys, &label, threads) {
         match result {
-            Ok((opened, position)) => {
+            Ok(opened) => {
                 out.rsa_operations += opened.rsa_operations;
-                out.opened_with.get_or_insert(position);
+                out.opened_with.get_or_insert(opened.key_position);
                 out.data.insert(key.to_string(), opened.plaintext);
             }
             Err(source) => {

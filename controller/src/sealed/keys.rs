@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::watcher;
@@ -14,8 +13,8 @@ use tokio::sync::watch;
 
 use super::keyring::{KeyRing, SealingKey};
 
-pub const LABEL_KEY: &str = sealing::secret::LABEL_SEALING_KEY;
-pub const ACTIVE_SELECTOR: &str = "sealedsecrets.bitnami.com/sealed-secrets-key=active";
+/// Label selector of the sealing keys in use (the key Secret format is `sealing::key_secret`'s).
+pub const ACTIVE_SELECTOR: &str = sealing::key_secret::ACTIVE_SELECTOR;
 
 /// Settings of the key manager (Bitnami's flag names).
 #[derive(Clone, Debug)]
@@ -34,44 +33,31 @@ pub struct KeyConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyManagerError {
-    #[error("key Secret {name}: {detail}")]
-    BadKeySecret { name: String, detail: String },
+    #[error("{0}")]
+    BadKeySecret(#[from] sealing::KeyError),
     #[error("cannot generate a sealing key: {0}")]
     Generate(String),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 }
 
-/// Reads a key Secret: `tls.key` (PKCS#1 or PKCS#8 PEM) and `tls.crt`.
+/// Reads a key Secret through the one reader of the format; the controller also needs its
+/// `tls.crt`, which it serves to `kubeseal`.
 pub fn parse_key_secret(secret: &Secret) -> Result<SealingKey, KeyManagerError> {
-    let name = secret.metadata.name.clone().unwrap_or_default();
-    let bad = |detail: &str| KeyManagerError::BadKeySecret {
-        name: name.clone(),
-        detail: detail.to_string(),
-    };
-    let field = |key: &str| -> Result<zeroize::Zeroizing<String>, KeyManagerError> {
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .ok_or_else(|| bad(&format!("has no {key}")))?;
-        String::from_utf8(bytes.0.clone())
-            .map(zeroize::Zeroizing::new)
-            .map_err(|_| bad(&format!("{key} is not PEM text")))
-    };
-    let private =
-        PrivateKey::from_pem(&field("tls.key")?).map_err(|e| bad(&format!("tls.key: {e}")))?;
-    let certificate =
-        Certificate::from_pem(&field("tls.crt")?).map_err(|e| bad(&format!("tls.crt: {e}")))?;
-    if certificate.public_key() != private.public_key() {
-        return Err(bad("tls.crt does not belong to tls.key"));
-    }
+    let pair = sealing::key_secret::parse_key_secret(secret)?;
+    let certificate = pair.certificate.ok_or_else(|| {
+        sealing::KeyError::Document(format!(
+            "{}: has no data.\"tls.crt\" (the controller serves it to kubeseal)",
+            pair.origin
+        ))
+    })?;
     let created = secret
         .metadata
         .creation_timestamp
         .as_ref()
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t.0.as_second()).ok());
-    Ok(SealingKey::new(private, certificate, name, created))
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    Ok(SealingKey::new(pair.private, certificate, name, created))
 }
 
 /// Whether a new key is due: none yet, the newest is older than the cutoff, or older than the
@@ -119,36 +105,17 @@ pub async fn create_key(
     .await
     .map_err(|e| KeyManagerError::Generate(e.to_string()))??;
 
-    let mut labels: std::collections::BTreeMap<String, String> =
-        config.extra_labels.iter().cloned().collect();
-    labels.insert(LABEL_KEY.into(), "active".into());
-    let annotations: std::collections::BTreeMap<String, String> =
-        config.extra_annotations.iter().cloned().collect();
-    let key_pem = private
-        .to_pkcs1_pem()
-        .map_err(|e| KeyManagerError::Generate(e.to_string()))?;
-    let mut data = std::collections::BTreeMap::new();
-    data.insert(
-        "tls.key".to_string(),
-        ByteString(key_pem.as_bytes().to_vec()),
-    );
-    data.insert(
-        "tls.crt".to_string(),
-        ByteString(certificate.to_pem().into_bytes()),
-    );
-    let secret = Secret {
-        metadata: ObjectMeta {
-            // Named here rather than by `generateName`, as the API server would: same shape.
-            name: Some(format!("{}{}", config.prefix, random_suffix())),
-            namespace: Some(config.namespace.clone()),
-            labels: Some(labels),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            ..Default::default()
-        },
-        type_: Some("kubernetes.io/tls".into()),
-        data: Some(data),
+    let metadata = ObjectMeta {
+        // Named here rather than by `generateName`, as the API server would: same shape.
+        name: Some(format!("{}{}", config.prefix, random_suffix())),
+        namespace: Some(config.namespace.clone()),
+        labels: Some(config.extra_labels.iter().cloned().collect()),
+        annotations: (!config.extra_annotations.is_empty())
+            .then(|| config.extra_annotations.iter().cloned().collect()),
         ..Default::default()
     };
+    let secret = sealing::key_secret::key_secret(&private, &certificate, metadata)
+        .map_err(|e| KeyManagerError::Generate(e.to_string()))?;
     let api: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
     let mut created = api.create(&PostParams::default(), &secret).await?;
     sealing::secret::wipe_secret(&mut created);
