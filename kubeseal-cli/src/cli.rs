@@ -135,7 +135,10 @@ pub struct Args {
     #[arg(long = "fetch-cert", env = "SEALED_SECRETS_FETCH_CERT")]
     pub fetch_cert: bool,
 
-    /// Ask the controller whether each input SealedSecret can be decrypted.
+    /// Ask the controller whether each input SealedSecret can be decrypted. With --cert, check
+    /// offline instead what the certificate alone can tell (every value well-formed and sealed
+    /// to a key of the certificate's size, name, namespace and scope annotations consistent),
+    /// naming every problem.
     #[arg(long, env = "SEALED_SECRETS_VALIDATE")]
     pub validate: bool,
 

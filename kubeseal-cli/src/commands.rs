@@ -272,6 +272,9 @@ fn recovery_unseal(args: &Args) -> Result<()> {
 }
 
 fn validate(args: &Args) -> Result<()> {
+    if let Some(cert) = &args.cert {
+        return validate_offline(args, cert);
+    }
     let source = source_name(args.secret_file.as_deref());
     let text = read_input(args.secret_file.as_deref())?;
     let sealed = input::sealed_secrets(parse_documents(&text, &source)?, &source)?;
@@ -290,6 +293,66 @@ fn validate(args: &Args) -> Result<()> {
         }
         Ok(())
     })?
+}
+
+/// `--validate --cert`: what can be checked without the controller, every problem reported.
+fn validate_offline(args: &Args, cert: &str) -> Result<()> {
+    let (public, _) = sealing::parse_sealing_key(&remote::read_cert_source(cert)?)
+        .context("cannot use the sealing certificate")?;
+    let source = source_name(args.secret_file.as_deref());
+    let text = read_input(args.secret_file.as_deref())?;
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for document in sealing::documents::documents(&text) {
+        let (index, document) = match document {
+            Ok(found) => found,
+            Err(e) => {
+                problems.push(format!("{source}: {e}"));
+                continue;
+            }
+        };
+        let doc = &document.0;
+        let name = doc.pointer("/metadata/name").and_then(|n| n.as_str());
+        let what = match name {
+            Some(name) => format!("{source}: document {index} ({name})"),
+            None => format!("{source}: document {index}"),
+        };
+        let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if kind != "SealedSecret" {
+            problems.push(format!(
+                "{what}: expected a SealedSecret, found kind {kind:?}"
+            ));
+            continue;
+        }
+        let sealed: crds::SealedSecret = match serde::Deserialize::deserialize(doc) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                let e: serde_json::Error = e;
+                problems.push(format!(
+                    "{what}: not a valid SealedSecret: {}",
+                    sealing::documents::redact(&e.to_string())
+                ));
+                continue;
+            }
+        };
+        checked += 1;
+        for problem in sealing::check::check_sealed_secret(&sealed, &public) {
+            problems.push(format!("{what}: {problem}"));
+        }
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    if !problems.is_empty() {
+        bail!("{source}: {} problem(s) found", problems.len());
+    }
+    if checked == 0 {
+        bail!("{source}: no SealedSecret found in the input");
+    }
+    eprintln!(
+        "{source}: {checked} SealedSecret(s) well-formed for this certificate (checked offline: whether they decrypt, only the controller can tell)"
+    );
+    Ok(())
 }
 
 fn re_encrypt(args: &Args) -> Result<()> {

@@ -497,3 +497,146 @@ fn usage_errors_version_and_completions() {
         assert!(stdout(&run(cmd, "")).contains("recovery-unseal"), "{shell}");
     }
 }
+
+fn validate_offline(home: &Path, input: &str) -> Output {
+    let mut cmd = kubeseal(home);
+    cmd.args(["--validate", "--cert", &cert()]);
+    run(cmd, input)
+}
+
+#[test]
+fn offline_validate_accepts_the_positive_vectors() {
+    let home = tempfile::tempdir().unwrap();
+    for file in [
+        "basic.yaml",
+        "cluster-wide.yaml",
+        "empty-value.yaml",
+        "immutable-plain-data.yaml",
+        "mixed-keys.yaml",
+        "namespace-wide.yaml",
+        "tls-typed.yaml",
+    ] {
+        let input = read_fixture(&format!("sealedsecrets/{file}"));
+        let output = validate_offline(home.path(), &input);
+        assert!(
+            output.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains("1 SealedSecret(s) well-formed"), "{err}");
+    }
+}
+
+/// Issue 13 item 3: each negative vector that the public key alone can expose is rejected, by
+/// document and key, in one run; the others (tampered inside their framing, sealed for another
+/// name or scope or to another key of the same size) need the private key.
+#[test]
+fn offline_validate_rejects_the_negative_vectors_the_certificate_can_tell() {
+    let home = tempfile::tempdir().unwrap();
+    let vectors: Vec<serde_json::Value> =
+        serde_json::from_str(&read_fixture("negative.json")).unwrap();
+    let mut input = String::new();
+    for vector in &vectors {
+        let text = |field: &str| vector[field].as_str().unwrap().to_string();
+        let annotations = match text("scope").as_str() {
+            "namespace-wide" => "{sealedsecrets.bitnami.com/namespace-wide: 'true'}",
+            "cluster-wide" => "{sealedsecrets.bitnami.com/cluster-wide: 'true'}",
+            _ => "{}",
+        };
+        input.push_str(&format!(
+            "---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {{name: {}, namespace: {}, annotations: {annotations}}}\nspec:\n  encryptedData:\n    v: '{}'\n",
+            text("id"),
+            text("namespace"),
+            text("sealed_b64")
+        ));
+    }
+    let output = validate_offline(home.path(), &input);
+    let err = stderr(&output);
+    let detectable = [
+        ("empty", "the sealed value is empty"),
+        ("truncated-1", "SealedSecret data is too short"),
+        ("truncated-in-rsa", "SealedSecret data is too short"),
+        ("truncated-no-aes", "shorter than its 16-byte tag"),
+        (
+            "zero-len-prefix",
+            "the RSA part is 0 bytes but the certificate's 4096-bit key makes 512",
+        ),
+        ("len-prefix-511", "the RSA part is 511 bytes"),
+    ];
+    for (id, why) in detectable {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("({id}): key \"v\": ")))
+            .unwrap_or_else(|| panic!("{id} not reported: {err}"));
+        assert!(line.starts_with("stdin: document "), "{line}");
+        assert!(line.contains(why), "{id}: {line}");
+    }
+    for vector in &vectors {
+        let id = vector["id"].as_str().unwrap();
+        if !detectable.iter().any(|(d, _)| *d == id) {
+            assert!(!err.contains(&format!("({id})")), "{id} flagged: {err}");
+        }
+    }
+    assert!(err.contains("stdin: 6 problem(s) found"), "{err}");
+
+    let bad_base64 = validate_offline(
+        home.path(),
+        &read_fixture("sealedsecrets/negative-bad-base64.yaml"),
+    );
+    let err = stderr(&bad_base64);
+    assert!(
+        err.contains("(bad-base64): key \"x\": value is not valid base64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn offline_validate_reports_every_problem_of_every_document() {
+    let home = tempfile::tempdir().unwrap();
+    let basic: crds::SealedSecret =
+        serde_yaml::from_str(&read_fixture("sealedsecrets/basic.yaml")).unwrap();
+    let mut conflicting = basic.clone();
+    conflicting.metadata.annotations = Some(
+        [(
+            "sealedsecrets.bitnami.com/cluster-wide".to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    let template = conflicting.spec.template.metadata.get_or_insert_default();
+    template.annotations = Some(
+        [(
+            "sealedsecrets.bitnami.com/namespace-wide".to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    let mut renamed = basic.clone();
+    renamed.metadata.name = Some("new-name".into());
+
+    // Sealed to a 2048-bit key, checked against the 4096-bit certificate.
+    let small = sealing::PrivateKey::generate(2048).unwrap();
+    let value = sealing::seal_value(small.public_key(), b"default/mysecret", b"x").unwrap();
+    let mut other_key = basic.clone();
+    other_key.spec.encrypted_data.insert(
+        "password".into(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, value),
+    );
+
+    let mut input = String::new();
+    for sealed in [&conflicting, &renamed, &other_key] {
+        input.push_str(&format!("---\n{}", serde_yaml::to_string(sealed).unwrap()));
+    }
+    input.push_str("---\nkind: ConfigMap\nmetadata: {name: cm}\n");
+    let err = stderr(&validate_offline(home.path(), &input));
+    for expected in [
+        "stdin: document 1 (mysecret): metadata says the cluster-wide scope, spec.template.metadata the namespace-wide scope",
+        "stdin: document 2 (new-name): metadata.name \"new-name\" differs from spec.template.metadata.name \"mysecret\"",
+        "stdin: document 3 (mysecret): key \"password\": the RSA part is 256 bytes but the certificate's 4096-bit key makes 512",
+        "stdin: document 4 (cm): expected a SealedSecret, found kind \"ConfigMap\"",
+        "stdin: 4 problem(s) found",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in {err}");
+    }
+}

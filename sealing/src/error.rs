@@ -24,6 +24,26 @@ pub enum OpenError {
     Panicked,
 }
 
+/// Why a sealed value is malformed, as far as the public key alone can tell.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ShapeError {
+    #[error("the sealed value is empty")]
+    Empty,
+    /// Same words as Bitnami's controller.
+    #[error("SealedSecret data is too short")]
+    TooShort,
+    #[error(
+        "the RSA part is {found} bytes but the certificate's {bits}-bit key makes {expected} (sealed to another key, or a damaged length prefix)"
+    )]
+    RsaSize {
+        found: usize,
+        expected: usize,
+        bits: usize,
+    },
+    #[error("the AES-GCM part is {found} bytes, shorter than its 16-byte tag (truncated)")]
+    NoTag { found: usize },
+}
+
 /// Problems with key material: PEM, DER, certificates, key Secrets.
 #[derive(Debug, Error)]
 pub enum KeyError {

@@ -4,11 +4,12 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKe
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use crate::error::{OpenError, SealError};
+use crate::error::{OpenError, SealError, ShapeError};
 use crate::keys::{PrivateKey, PublicKey};
 
 const SESSION_KEY_LEN: usize = 32;
 const LENGTH_PREFIX: usize = 2;
+const GCM_TAG_LEN: usize = 16;
 
 /// Each session key seals exactly one value, so a fixed all-zero nonce never repeats under a key.
 fn zero_nonce() -> Nonce {
@@ -107,6 +108,28 @@ pub fn open_value<'k>(
         }
     }
     Err(OpenError::NoKeyCouldDecrypt)
+}
+
+/// Checks what can be checked of a sealed value with only the public key: its framing, and that
+/// its RSA part has the size `public` makes. Whether it opens needs the private key.
+pub fn check_shape(public: &PublicKey, sealed: &[u8]) -> Result<(), ShapeError> {
+    if sealed.is_empty() {
+        return Err(ShapeError::Empty);
+    }
+    let (rsa_part, aes_part) = split_sealed(sealed).map_err(|_| ShapeError::TooShort)?;
+    if rsa_part.len() != public.ciphertext_size() {
+        return Err(ShapeError::RsaSize {
+            found: rsa_part.len(),
+            expected: public.ciphertext_size(),
+            bits: public.bits(),
+        });
+    }
+    if aes_part.len() < GCM_TAG_LEN {
+        return Err(ShapeError::NoTag {
+            found: aes_part.len(),
+        });
+    }
+    Ok(())
 }
 
 fn split_sealed(sealed: &[u8]) -> Result<(&[u8], &[u8]), OpenError> {

@@ -14,8 +14,10 @@
 //! - `hybrid`: one sealed value (the wire format).
 //! - `open`: opening all the values of an object (key order, threads).
 //! - `secret`: whole objects: seal a Secret, unseal a SealedSecret (what failures mean).
+//! - `check`: what can be checked of a SealedSecret with only the public key.
 //! - `documents`: splitting input text into YAML/JSON documents, with a size limit.
 
+pub mod check;
 pub mod documents;
 mod error;
 pub mod hybrid;
@@ -25,7 +27,7 @@ pub mod open;
 pub mod scope;
 pub mod secret;
 
-pub use error::{KeyError, OpenError, SealError, UnsealError};
+pub use error::{KeyError, OpenError, SealError, ShapeError, UnsealError};
 pub use hybrid::{Opened, open_value, seal_value};
 pub use key_secret::{KeyPair, load_private_keys};
 pub use keys::{Certificate, PrivateKey, PublicKey, parse_sealing_key};
