@@ -49,6 +49,10 @@ struct State {
     tokens: HashMap<String, Token>,
     approles: HashMap<(String, String), String>,
     kube_roles: HashMap<(String, String), String>,
+    /// (mount, role) → the `sub` claim a login JWT must carry (signature not checked).
+    kube_role_subjects: HashMap<(String, String), String>,
+    /// Every request answers 503 "Vault is sealed" while set.
+    sealed: bool,
     /// (namespace, mount, path)
     kv2: BTreeMap<(String, String, String), Kv2Secret>,
     kv1: BTreeMap<(String, String, String), Value>,
@@ -147,6 +151,22 @@ impl VaultStandin {
             .insert((mount.to_string(), role.to_string()), jwt.to_string());
     }
 
+    /// A Kubernetes-auth role that accepts any JWT whose `sub` claim is
+    /// `system:serviceaccount:<namespace>:<account>`, e.g. a TokenRequest token. Real Vault also
+    /// checks the token with a TokenReview; the stand-in only reads its claims.
+    pub fn add_kubernetes_role_for(&self, mount: &str, role: &str, namespace: &str, account: &str) {
+        lock(&self.state).kube_role_subjects.insert(
+            (mount.to_string(), role.to_string()),
+            format!("system:serviceaccount:{namespace}:{account}"),
+        );
+    }
+
+    /// Seals (true) or unseals the stand-in: while sealed every request gets 503, as from a
+    /// sealed or unreachable Vault behind a load balancer.
+    pub fn set_sealed(&self, sealed: bool) {
+        lock(&self.state).sealed = sealed;
+    }
+
     /// Revokes every token (simulates expiry or a Vault restart): the next call gets 403.
     pub fn revoke_all_tokens(&self) {
         lock(&self.state).tokens.clear();
@@ -223,6 +243,17 @@ impl VaultStandin {
     }
 }
 
+/// The `sub` claim of a JWT (payload decoded, signature not checked).
+fn jwt_subject(jwt: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(String::from)
+}
+
 fn envelope(request_id: u64, data: Value, auth: Value) -> Value {
     json!({
         "request_id": format!("standin-{request_id}"),
@@ -275,6 +306,9 @@ fn handle(
     let mut s = lock(state);
     s.next_id += 1;
     let id = s.next_id;
+    if s.sealed {
+        return error(StatusCode::SERVICE_UNAVAILABLE, &["Vault is sealed"]);
+    }
     let Some(path) = uri.path().strip_prefix("/v1/") else {
         return error(StatusCode::NOT_FOUND, &[]);
     };
@@ -300,10 +334,11 @@ fn handle(
                 == Some(secret_id)
         } else if let Some(role) = body.get("role").and_then(Value::as_str) {
             let jwt = body.get("jwt").and_then(Value::as_str).unwrap_or("");
-            s.kube_roles
-                .get(&(mount.clone(), role.to_string()))
-                .map(String::as_str)
-                == Some(jwt)
+            let key = (mount.clone(), role.to_string());
+            s.kube_roles.get(&key).map(String::as_str) == Some(jwt)
+                || s.kube_role_subjects
+                    .get(&key)
+                    .is_some_and(|sub| jwt_subject(jwt).as_deref() == Some(sub.as_str()))
         } else {
             false
         };
