@@ -37,8 +37,16 @@ fn huge_indent_fails_instead_of_aborting() {
 
 #[test]
 fn indent_of_u64_max_fails_instead_of_panicking() {
-    fails_naming(r#"{{ indent 18446744073709551615 "x" }}"#, "limit of");
-    fails_naming(r#"{{ nindent 18446744073709551615 .secret }}"#, "limit of");
+    // As in Go, the constant does not fit an int.
+    fails_naming(r#"{{ indent 18446744073709551615 "x" }}"#, "overflows int");
+    fails_naming(
+        r#"{{ nindent 18446744073709551615 .secret }}"#,
+        "overflows int",
+    );
+    // The largest int does, and meets the output limit.
+    fails_naming(r#"{{ indent 9223372036854775807 "x" }}"#, "limit of");
+    fails_naming(r#"{{ repeat 9223372036854775807 .secret }}"#, "limit of");
+    fails_naming(r#"{{ until 9223372036854775807 }}"#, "limit of");
 }
 
 #[test]
@@ -95,4 +103,84 @@ fn deep_nesting_fails_instead_of_overflowing_the_stack() {
     // Within the limit, nesting works.
     let t = format!("{{{{ {}.x{} }}}}", "(".repeat(20), ")".repeat(20));
     assert_eq!(&*render(&t, &data()).unwrap(), b"x");
+}
+
+#[test]
+fn growth_through_other_functions_fails_cleanly() {
+    for t in [
+        r#"{{ $s := .x }}{{ range until 64 }}{{ $s = print $s $s }}{{ end }}{{ $s }}"#,
+        r#"{{ $s := .x }}{{ range until 64 }}{{ $s = repeat 2 $s }}{{ end }}{{ $s }}"#,
+        r#"{{ $l := list .x }}{{ range until 64 }}{{ $l = concat $l $l }}{{ end }}{{ len $l }}"#,
+        r#"{{ $l := list .x }}{{ range until 64 }}{{ $l = list $l $l }}{{ end }}{{ len $l }}"#,
+        r#"{{ $s := .x }}{{ range until 64 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ $s }}"#,
+        r#"{{ $s := .x }}{{ range until 64 }}{{ $s = regexReplaceAll "x" $s "xx" }}{{ end }}{{ $s }}"#,
+        r#"{{ $s := .x }}{{ range until 64 }}{{ $s = toJson (list $s $s) }}{{ end }}{{ $s }}"#,
+    ] {
+        let e = render(t, &data()).unwrap_err();
+        assert!(e.to_string().contains("limit of"), "{t}: {e}");
+    }
+}
+
+#[test]
+fn loops_and_recursion_are_bounded() {
+    let e = render(
+        r#"{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}"#,
+        &data(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("steps"), "{e}");
+    let e = render(
+        r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+        &data(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("nested deeper than the limit"),
+        "{e}"
+    );
+    // A dict cannot be made to contain itself (printing it would never end).
+    let e = render(
+        r#"{{ $d := dict }}{{ $_ := set $d "self" $d }}{{ $d }}"#,
+        &data(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("cannot contain itself"), "{e}");
+    let e = render(
+        r#"{{ $l := list }}{{ range until 500 }}{{ $l = list $l }}{{ end }}{{ $l }}"#,
+        &data(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("nested deeper than the limit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn arithmetic_and_slicing_never_panic() {
+    for t in [
+        r#"{{ div 1 0 }}"#,
+        r#"{{ mod 1 0 }}"#,
+        r#"{{ substr 5 2 "abc" }}"#,
+        r#"{{ slice "héllo" 0 99 }}"#,
+        r#"{{ index "abc" -1 }}"#,
+        r#"{{ chunk 0 (list 1) }}"#,
+    ] {
+        assert!(render(t, &data()).is_err(), "{t}");
+    }
+    for t in [
+        r#"{{ add 9223372036854775807 1 }}"#,
+        r#"{{ mul 9223372036854775807 9223372036854775807 }}"#,
+        r#"{{ div -9223372036854775808 -1 }}"#,
+        r#"{{ sub -9223372036854775808 1 }}"#,
+        r#"{{ slice "héllo" 1 2 }}"#,
+        r#"{{ trunc -100 "abc" }}"#,
+        r#"{{ abbrevboth 5 10 "é12345678é12345678" }}"#,
+        r#"{{ wrapWith 1 "
+" "ééé ééé" }}"#,
+        r#"{{ printf "%.1000000f" 1.5 }}"#,
+        r#"{{ round 1.5 1000 }}"#,
+    ] {
+        let _ = render(t, &data());
+    }
 }

@@ -1,0 +1,126 @@
+//! The function table: Go's builtins, the Sprig functions ESO keeps, and ESO's own.
+//! Every call is charged to the run's budget and its result is bounded in size and depth.
+
+mod builtin;
+mod pki;
+mod sprig;
+
+use crate::exec::Budget;
+use crate::value::Value;
+
+pub(crate) type R<T> = Result<T, String>;
+
+pub(crate) use pki::NOT_IMPLEMENTED;
+
+pub(crate) fn exists(name: &str) -> bool {
+    name == "and"
+        || name == "or"
+        || builtin::NAMES.contains(&name)
+        || sprig::NAMES.contains(&name)
+        || pki::NAMES.contains(&name)
+}
+
+/// Names of every function a template may call.
+pub fn names() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = ["and", "or"]
+        .into_iter()
+        .chain(builtin::NAMES.iter().copied())
+        .chain(sprig::NAMES.iter().copied())
+        .chain(pki::NAMES.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+pub(crate) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value> {
+    budget.step(1)?;
+    let cap = budget.limits.max_output_bytes;
+    let depth = budget.limits.max_depth;
+    let input: usize = args
+        .iter()
+        .map(|a| a.measure(cap, depth).0)
+        .fold(0, usize::saturating_add);
+    budget.charge_bytes(input)?;
+    let result = if builtin::NAMES.contains(&name) {
+        builtin::call(name, args, budget)
+    } else if pki::NAMES.contains(&name) {
+        pki::call(name, args, budget)
+    } else {
+        sprig::call(name, args, budget)
+    }
+    .map_err(|e| {
+        if e.starts_with("wrong number of args") || e.contains("limit of") {
+            e
+        } else {
+            format!("error calling {name}: {e}")
+        }
+    })?;
+    let (size, deepest) = result.measure(cap, depth);
+    budget.fits(name, size)?;
+    if deepest > depth {
+        return Err(format!(
+            "{name}: result nested deeper than the limit of {depth}"
+        ));
+    }
+    budget.charge_bytes(size)?;
+    Ok(result)
+}
+
+// Argument helpers shared by the function families.
+
+pub(crate) fn arity(name: &str, args: &[Value], n: usize) -> R<()> {
+    if args.len() != n {
+        return Err(format!(
+            "wrong number of args for {name}: want {n} got {}",
+            args.len()
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn at_least(name: &str, args: &[Value], n: usize) -> R<()> {
+    if args.len() < n {
+        return Err(format!(
+            "wrong number of args for {name}: want at least {n} got {}",
+            args.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A `string` parameter.
+pub(crate) fn string(v: &Value) -> R<&[u8]> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// A `string` parameter used as text (Go strings are bytes; invalid UTF-8 is replaced).
+pub(crate) fn text(v: &Value) -> R<String> {
+    Ok(String::from_utf8_lossy(string(v)?).into_owned())
+}
+
+/// An `int` parameter.
+pub(crate) fn int(v: &Value) -> R<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(*f as i64),
+        other => Err(format!(
+            "wrong type for value; expected int; got {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// A non-negative `int` that sizes an allocation: refused when the result could not fit.
+pub(crate) fn count(v: &Value, budget: &Budget, what: &str, unit: usize) -> R<usize> {
+    let n = int(v)?;
+    let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+    budget.fits(what, n.saturating_mul(unit))?;
+    Ok(n)
+}

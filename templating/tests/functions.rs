@@ -1,0 +1,497 @@
+//! The Sprig and ESO functions, against the outputs Sprig's and ESO's documentation give and,
+//! for PEM material, against the openssl CLI.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use templating::{NOT_IMPLEMENTED, function_names, render};
+use zeroize::Zeroizing;
+
+fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Zeroizing<Vec<u8>>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Zeroizing::new(v.as_bytes().to_vec())))
+        .collect()
+}
+
+fn r(t: &str, d: &[(&str, &str)]) -> String {
+    match render(t, &data(d)) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => panic!("{t}: {e}"),
+    }
+}
+
+fn table(cases: &[(&str, &str)]) {
+    let d = [
+        ("user", "admin"),
+        ("password", "s3cr3t"),
+        ("registryName", "registry.example.com"),
+        (
+            "json",
+            r#"{"a":{"b":"deep"},"n":3,"f":1.5,"l":["x","y"],"t":true,"z":null}"#,
+        ),
+        ("empty", ""),
+    ];
+    let mut failures = Vec::new();
+    for (t, want) in cases {
+        match render(t, &data(&d)) {
+            Ok(got) if got.as_slice() == want.as_bytes() => {}
+            Ok(got) => failures.push(format!(
+                "{t}\n  got:  {:?}\n  want: {want:?}",
+                String::from_utf8_lossy(&got)
+            )),
+            Err(e) => failures.push(format!("{t}\n  error: {e}\n  want:  {want:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn eso_documented_recipes() {
+    table(&[
+        // docs/guides/common-k8s-secret-types.md: dockerconfigjson
+        (
+            r#"{"auths":{"{{ .registryName }}":{"username":"{{ .user }}","password":"{{ .password }}","auth":"{{ printf "%s:%s" .user .password | b64enc }}"}}}"#,
+            r#"{"auths":{"registry.example.com":{"username":"admin","password":"s3cr3t","auth":"YWRtaW46czNjcjN0"}}}"#,
+        ),
+        // docs/snippets/helm-template-v2-escape-sequence.yaml
+        (r#"{{ printf "{{ .password }}" }}"#, "{{ .password }}"),
+        // templating guide: ranges over the data, joins, toJson
+        (
+            r#"{{ range $k, $v := . }}{{ if eq $k "user" }}{{ $k }}={{ $v }}{{ end }}{{ end }}"#,
+            "user=admin",
+        ),
+        (r#"{{ list .user .password | join "," }}"#, "admin,s3cr3t"),
+        (r#"{{ dict "u" .user | toJson }}"#, r#"{"u":"admin"}"#),
+        (
+            r#"{{ .json | fromJson | toYaml }}"#,
+            "a:\n  b: deep\nf: 1.5\nl:\n- x\n- y\nn: 3\nt: true\nz: null",
+        ),
+        (r#"{{ (.json | fromJson).l | toJson }}"#, r#"["x","y"]"#),
+    ]);
+}
+
+#[test]
+fn sprig_strings() {
+    table(&[
+        (r#"{{ trim "   hello    " }}"#, "hello"),
+        (r#"{{ trimAll "$" "$5.00" }}"#, "5.00"),
+        (r#"{{ trimSuffix "-" "hello-" }}"#, "hello"),
+        (r#"{{ trimPrefix "-" "-hello" }}"#, "hello"),
+        (r#"{{ upper "hello" }}"#, "HELLO"),
+        (r#"{{ lower "HELLO" }}"#, "hello"),
+        (r#"{{ title "hello world" }}"#, "Hello World"),
+        (r#"{{ untitle "Hello World" }}"#, "hello world"),
+        (r#"{{ repeat 3 "hello" }}"#, "hellohellohello"),
+        (r#"{{ substr 0 5 "hello world" }}"#, "hello"),
+        (r#"{{ nospace "hello w o r l d" }}"#, "helloworld"),
+        (r#"{{ trunc 5 "hello world" }}"#, "hello"),
+        (r#"{{ trunc -5 "hello world" }}"#, "world"),
+        (r#"{{ abbrev 5 "hello world" }}"#, "he..."),
+        (r#"{{ abbrevboth 5 10 "1234 5678 9123" }}"#, "...5678..."),
+        (r#"{{ initials "First Try" }}"#, "FT"),
+        (r#"{{ wrap 80 "short" }}"#, "short"),
+        (r#"{{ wrapWith 5 "\t" "Hello World" }}"#, "Hello\tWorld"),
+        (r#"{{ contains "cat" "catch" }}"#, "true"),
+        (r#"{{ hasPrefix "cat" "catch" }}"#, "true"),
+        (r#"{{ hasSuffix "cat" "catch" }}"#, "false"),
+        (r#"{{ quote "a" "b" }}"#, r#""a" "b""#),
+        (r#"{{ squote "a" }}"#, "'a'"),
+        (
+            r#"{{ cat "hello" "beautiful" "world" }}"#,
+            "hello beautiful world",
+        ),
+        (r#"{{ indent 4 "a\nb" }}"#, "    a\n    b"),
+        (r#"{{ nindent 4 "a" }}"#, "\n    a"),
+        (
+            r#"{{ "I Am Henry VIII" | replace " " "-" }}"#,
+            "I-Am-Henry-VIII",
+        ),
+        (
+            r#"{{ len .user | plural "one anchovy" "many anchovies" }}"#,
+            "many anchovies",
+        ),
+        (r#"{{ snakecase "FirstName" }}"#, "first_name"),
+        (r#"{{ camelcase "http_server" }}"#, "HttpServer"),
+        (r#"{{ kebabcase "FirstName" }}"#, "first-name"),
+        (r#"{{ swapcase "This Is A.Test" }}"#, "tHIS iS a.tEST"),
+        (r#"{{ len (randAlphaNum 12) }}"#, "12"),
+        (
+            r#"{{ "hello" | sha256sum }}"#,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        ),
+        (
+            r#"{{ "hello" | sha1sum }}"#,
+            "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+        ),
+        (r#"{{ adler32sum "hello" }}"#, "103547413"),
+        (r#"{{ toString 42 }}"#, "42"),
+    ]);
+}
+
+#[test]
+fn sprig_lists_dicts_and_conversions() {
+    table(&[
+        (
+            r#"{{ splitList "$" "foo$bar$baz" | toJson }}"#,
+            r#"["foo","bar","baz"]"#,
+        ),
+        (r#"{{ (split "$" "foo$bar$baz")._1 }}"#, "bar"),
+        (r#"{{ (splitn "$" 2 "foo$bar$baz")._1 }}"#, "bar$baz"),
+        (r#"{{ list "c" "a" "b" | sortAlpha | join "," }}"#, "a,b,c"),
+        (r#"{{ list 1 2 3 | join "-" }}"#, "1-2-3"),
+        (r#"{{ list 1 2 3 | first }}{{ list 1 2 3 | last }}"#, "13"),
+        (
+            r#"{{ list 1 2 3 | rest | toJson }}{{ list 1 2 3 | initial | toJson }}"#,
+            "[2,3][1,2]",
+        ),
+        (r#"{{ append (list 1 2) 3 | toJson }}"#, "[1,2,3]"),
+        (r#"{{ prepend (list 1 2) 0 | toJson }}"#, "[0,1,2]"),
+        (r#"{{ list 1 1 2 | uniq | toJson }}"#, "[1,2]"),
+        (r#"{{ without (list 1 2 3) 2 | toJson }}"#, "[1,3]"),
+        (r#"{{ has 2 (list 1 2 3) }}"#, "true"),
+        (r#"{{ list 1 2 3 | reverse | toJson }}"#, "[3,2,1]"),
+        (r#"{{ compact (list 1 "" 0 "a") | toJson }}"#, r#"[1,"a"]"#),
+        (r#"{{ concat (list 1) (list 2 3) | toJson }}"#, "[1,2,3]"),
+        (r#"{{ chunk 2 (list 1 2 3) | toJson }}"#, "[[1,2],[3]]"),
+        (
+            r#"{{ until 3 | toJson }}{{ untilStep 0 10 4 | toJson }}"#,
+            "[0,1,2][0,4,8]",
+        ),
+        (r#"{{ seq 3 }}|{{ seq 2 -2 }}"#, "1 2 3|2 1 0 -1 -2"),
+        (
+            r#"{{ $d := dict "a" 1 "b" "x" }}{{ $_ := set $d "c" true }}{{ toJson $d }}"#,
+            r#"{"a":1,"b":"x","c":true}"#,
+        ),
+        (
+            r#"{{ $d := dict "a" 1 }}{{ $_ := unset $d "a" }}{{ toJson $d }}"#,
+            "{}",
+        ),
+        (
+            r#"{{ get (dict "a" "x") "a" }}{{ hasKey (dict "a" 1) "b" }}"#,
+            "xfalse",
+        ),
+        (
+            r#"{{ keys (dict "b" 1 "a" 2) | sortAlpha | join "," }}"#,
+            "a,b",
+        ),
+        (
+            r#"{{ pick (dict "a" 1 "b" 2) "a" | toJson }}{{ omit (dict "a" 1 "b" 2) "a" | toJson }}"#,
+            r#"{"a":1}{"b":2}"#,
+        ),
+        (
+            r#"{{ pluck "a" (dict "a" 1) (dict "a" 2) (dict "b" 3) | toJson }}"#,
+            "[1,2]",
+        ),
+        (
+            r#"{{ merge (dict "a" 1) (dict "a" 2 "b" 3) | toJson }}"#,
+            r#"{"a":1,"b":3}"#,
+        ),
+        (
+            r#"{{ mergeOverwrite (dict "a" 1) (dict "a" 2 "b" 3) | toJson }}"#,
+            r#"{"a":2,"b":3}"#,
+        ),
+        (
+            r#"{{ dig "a" "b" "none" (.json | fromJson) }}|{{ dig "a" "x" "none" (.json | fromJson) }}"#,
+            "deep|none",
+        ),
+        (r#"{{ values (dict "a" 1 "b" 2) | toJson }}"#, "[1,2]"),
+        (
+            r#"{{ atoi "42" | add 1 }}{{ int "12" }}{{ int64 3.9 }}{{ float64 "1.5" }}"#,
+            "431231.5",
+        ),
+        (
+            r#"{{ add 1 2 3 }} {{ sub 5 2 }} {{ mul 2 3 4 }} {{ div 7 2 }} {{ mod 7 2 }} {{ add1 1 }}"#,
+            "6 3 24 3 1 2",
+        ),
+        (
+            r#"{{ max 1 5 3 }} {{ min 4 2 8 }} {{ floor 1.7 }} {{ ceil 1.2 }} {{ round 3.14159 2 }}"#,
+            "5 2 1 2 3.14",
+        ),
+        (
+            r#"{{ addf 0.1 0.2 }} {{ mulf 1.5 2 }} {{ subf 1 0.1 }} {{ divf 1 4 }}"#,
+            "0.3 3 0.9 0.25",
+        ),
+        (r#"{{ toDecimal "0777" }}"#, "511"),
+    ]);
+}
+
+#[test]
+fn sprig_defaults_encoding_regex_paths() {
+    table(&[
+        (
+            r#"{{ .empty | default "foo" }}{{ default "foo" .user }}"#,
+            "fooadmin",
+        ),
+        (r#"{{ empty .empty }}{{ empty .user }}"#, "truefalse"),
+        (r#"{{ coalesce .empty "" "x" }}"#, "x"),
+        (
+            r#"{{ all .user .empty }}{{ any .user .empty }}"#,
+            "falsetrue",
+        ),
+        (r#"{{ ternary "yes" "no" true }}"#, "yes"),
+        (
+            r#"{{ "<a>" | toJson }}{{ "<a>" | toRawJson }}"#,
+            r#""\u003ca\u003e""<a>""#,
+        ),
+        (
+            r#"{{ dict "a" (list 1 2) | toPrettyJson }}"#,
+            "{\n  \"a\": [\n    1,\n    2\n  ]\n}",
+        ),
+        (
+            r#"{{ (.json | fromJson).n }} {{ (.json | fromJson).f }} {{ (.json | fromJson).z }}"#,
+            "3 1.5 <no value>",
+        ),
+        (r#"{{ "not json" | fromJson }}"#, "<no value>"),
+        (
+            r#"{{ "hello" | b64enc }}|{{ "aGVsbG8=" | b64dec }}"#,
+            "aGVsbG8=|hello",
+        ),
+        (
+            r#"{{ "hello" | b32enc }}|{{ "NBSWY3DP" | b32dec }}"#,
+            "NBSWY3DP|hello",
+        ),
+        (
+            r#"{{ "!!" | b64dec }}"#,
+            "illegal base64 data at input byte 0",
+        ),
+        (
+            r#"{{ "a: 1\nb: [x]" | fromYaml | toJson }}"#,
+            r#"{"a":1,"b":["x"]}"#,
+        ),
+        (
+            r#"{{ regexMatch "^[a-z]+$" "abc" }}{{ regexMatch "^[a-z]+$" "ab1" }}"#,
+            "truefalse",
+        ),
+        (
+            r#"{{ regexFindAll "[2,4,6,8]" "123456789" -1 | toJson }}"#,
+            r#"["2","4","6","8"]"#,
+        ),
+        (r#"{{ regexFind "[a-zA-Z][1-9]" "abcd1234" }}"#, "d1"),
+        (
+            r#"{{ regexReplaceAll "a(x*)b" "-ab-axxb-" "${1}W" }}"#,
+            "-W-xxW-",
+        ),
+        (
+            r#"{{ regexReplaceAllLiteral "a(x*)b" "-ab-axxb-" "${1}" }}"#,
+            "-${1}-${1}-",
+        ),
+        (
+            r#"{{ regexSplit "z+" "pizza" -1 | toJson }}"#,
+            r#"["pi","a"]"#,
+        ),
+        (r#"{{ regexQuoteMeta "1.2.3" }}"#, r"1\.2\.3"),
+        (
+            r#"{{ base "foo/bar/baz" }} {{ dir "foo/bar/baz" }} {{ clean "foo/bar/../baz" }} {{ ext "foo.bar" }} {{ isAbs "/x" }}"#,
+            "baz foo/bar foo/baz .bar true",
+        ),
+        (
+            r#"{{ typeOf 1 }} {{ kindOf (list) }} {{ kindIs "map" (dict) }} {{ deepEqual (list 1) (list 1) }}"#,
+            "int slice true true",
+        ),
+        (r#"{{ hexdec "6869" }}"#, "hi"),
+        (r#"{{ uuidv4 | len }}"#, "36"),
+    ]);
+}
+
+#[test]
+fn fail_and_not_implemented_functions_are_clear_errors() {
+    let d = data(&[("secret", "CANARY-d41d8cd9")]);
+    let e = render(r#"{{ fail "the template says no" }}"#, &d).unwrap_err();
+    assert!(e.to_string().contains("the template says no"), "{e}");
+    // A template cannot smuggle a value into an error (errors reach status conditions).
+    let e = render(r#"{{ fail .secret }}"#, &d).unwrap_err();
+    assert!(!e.to_string().contains("CANARY"), "{e}");
+    for name in NOT_IMPLEMENTED {
+        assert!(function_names().contains(name));
+        let e = render(&format!("{{{{ {name} .secret }}}}"), &d).unwrap_err();
+        assert!(e.to_string().contains("not implemented"), "{name}: {e}");
+    }
+    for excluded in ["env", "expandenv", "getHostByName"] {
+        let e = render(&format!("{{{{ {excluded} \"HOME\" }}}}"), &d).unwrap_err();
+        assert!(e.to_string().contains("not defined"), "{excluded}: {e}");
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A root → intermediate → leaf chain made by openssl, the leaf with DNS, IP, email and URI SANs.
+fn openssl_chain(dir: &Path) -> Option<()> {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed (scripts/install-peers.sh installs it)");
+        return None;
+    }
+    let ext = "[ca]\nbasicConstraints=critical,CA:TRUE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+               [leaf]\nbasicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+               subjectAltName=DNS:app.example.com,DNS:www.example.com,IP:10.0.0.1,IP:2001:db8::1,email:ops@example.com,URI:spiffe://example.com/app\n";
+    std::fs::write(dir.join("ext.cnf"), ext).unwrap();
+    for (name, subj) in [
+        ("root", "/CN=Root"),
+        ("inter", "/CN=Intermediate"),
+        ("leaf", "/CN=app.example.com"),
+    ] {
+        openssl(
+            dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-subj",
+                subj,
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "root.csr",
+            "-signkey",
+            "root.key",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "ca",
+            "-out",
+            "root.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "inter.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "ca",
+            "-out",
+            "inter.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "inter.pem",
+            "-CAkey",
+            "inter.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    Some(())
+}
+
+#[test]
+fn pem_functions_agree_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    if openssl_chain(dir.path()).is_none() {
+        return;
+    }
+    let canonical = |f: &str| {
+        String::from_utf8(openssl(dir.path(), &["x509", "-in", f, "-outform", "PEM"])).unwrap()
+    };
+    let (root, inter, leaf) = (
+        canonical("root.pem"),
+        canonical("inter.pem"),
+        canonical("leaf.pem"),
+    );
+    let key = std::fs::read_to_string(dir.path().join("leaf.key")).unwrap();
+    // Shuffled, with a key and junk around: the functions order and filter as ESO does.
+    let bundle = format!("junk before\n{inter}{key}{root}{leaf}");
+    let certs = format!("junk before\n{inter}{root}{leaf}");
+    let d = [
+        ("bundle", bundle.as_str()),
+        ("certs", certs.as_str()),
+        ("leafonly", leaf.as_str()),
+    ];
+    assert_eq!(r(r#"{{ .certs | filterCertChain "leaf" }}"#, &d), leaf);
+    assert_eq!(
+        r(r#"{{ .certs | filterCertChain "intermediate" }}"#, &d),
+        inter
+    );
+    assert_eq!(r(r#"{{ .certs | filterCertChain "root" }}"#, &d), root);
+    // As ESO: every block must be a certificate.
+    assert!(render(r#"{{ .bundle | filterCertChain "leaf" }}"#, &data(&d)).is_err());
+    assert_eq!(r(r#"{{ .bundle | filterPEM "PRIVATE KEY" }}"#, &d), key);
+    assert_eq!(
+        r(r#"{{ .bundle | filterPEM "CERTIFICATE" }}"#, &d),
+        format!("{inter}{root}{leaf}")
+    );
+    assert_eq!(
+        r(r#"{{ .leafonly | certSANs | toJson }}"#, &d),
+        r#"["app.example.com","www.example.com","10.0.0.1","2001:db8::1","ops@example.com","spiffe://example.com/app"]"#
+    );
+    // The root is self-signed with an authority key id equal to its subject key id.
+    let chain_with_root = format!("{leaf}{inter}{root}");
+    let d = [("chain", chain_with_root.as_str())];
+    assert_eq!(r(r#"{{ .chain | filterCertChain "root" }}"#, &d), root);
+    // What filterPEM returns, openssl reads back as the same certificate.
+    let out = r(r#"{{ .chain | filterCertChain "leaf" }}"#, &d);
+    std::fs::write(dir.path().join("out.pem"), &out).unwrap();
+    let subject = openssl(
+        dir.path(),
+        &["x509", "-in", "out.pem", "-noout", "-subject"],
+    );
+    assert!(String::from_utf8_lossy(&subject).contains("app.example.com"));
+    let e = render(
+        r#"{{ "not pem" | filterPEM "CERTIFICATE" }}"#,
+        &BTreeMap::new(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("found junk"), "{e}");
+}
