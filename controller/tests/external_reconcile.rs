@@ -260,7 +260,7 @@ async fn create_update_error_keeps_last_good_and_never_logs_values() {
     env.set_store(&[("db", &format!(r#"{{"user":"u","password":"{CANARY}"}}"#))])
         .await;
     es.spec.target.template =
-        serde_yaml::from_str("data:\n  dsn: '{{ .password | fromJson }}'\n").unwrap();
+        serde_yaml::from_str("data:\n  dsn: '{{ .password | mustFromJson }}'\n").unwrap();
     es.metadata.managed_fields = None;
     env.es_api()
         .replace("db", &PostParams::default(), &es)

@@ -495,3 +495,109 @@ fn pem_functions_agree_with_openssl() {
     .unwrap_err();
     assert!(e.to_string().contains("found junk"), "{e}");
 }
+
+/// The hex fields `openssl pkey -text` prints (modulus, prime1, priv, pub, …).
+fn openssl_fields(text: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("    ") {
+            if let Some(name) = &current {
+                let bytes = line
+                    .trim()
+                    .trim_end_matches(':')
+                    .split(':')
+                    .map(|h| u8::from_str_radix(h, 16).unwrap());
+                out.entry(name.clone()).or_default().extend(bytes);
+            }
+        } else if let Some(name) = line.strip_suffix(':') {
+            current = Some(name.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("publicExponent: ") {
+            let e: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            out.insert("publicExponent".into(), e.to_be_bytes().to_vec());
+            current = None;
+        } else {
+            current = None;
+        }
+    }
+    out
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(trimmed)
+}
+
+#[test]
+fn jwk_functions_agree_with_openssl() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed (scripts/install-peers.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    openssl(
+        p,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+            "rsa.pem",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ec.pem",
+        ],
+    );
+    let rsa = openssl_fields(
+        &String::from_utf8(openssl(p, &["pkey", "-in", "rsa.pem", "-text", "-noout"])).unwrap(),
+    );
+    let ec = openssl_fields(
+        &String::from_utf8(openssl(p, &["pkey", "-in", "ec.pem", "-text", "-noout"])).unwrap(),
+    );
+    let rsa_jwk = format!(
+        r#"{{"kty":"RSA","n":"{}","e":"{}","d":"{}","p":"{}","q":"{}","dp":"{}","dq":"{}","qi":"{}"}}"#,
+        b64url(&rsa["modulus"]),
+        b64url(&rsa["publicExponent"]),
+        b64url(&rsa["privateExponent"]),
+        b64url(&rsa["prime1"]),
+        b64url(&rsa["prime2"]),
+        b64url(&rsa["exponent1"]),
+        b64url(&rsa["exponent2"]),
+        b64url(&rsa["coefficient"]),
+    );
+    let point = &ec["pub"];
+    let ec_jwk = format!(
+        r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}","d":"{}"}}"#,
+        b64url(&point[1..33]),
+        b64url(&point[33..65]),
+        b64url(&ec["priv"]),
+    );
+    for (file, jwk) in [("rsa.pem", rsa_jwk), ("ec.pem", ec_jwk)] {
+        let d = [("jwk", jwk.as_str())];
+        // The public key is byte for byte what openssl derives.
+        let want_pub = String::from_utf8(openssl(p, &["pkey", "-in", file, "-pubout"])).unwrap();
+        assert_eq!(r("{{ .jwk | jwkPublicKeyPem }}", &d), want_pub, "{file}");
+        // The private key is the same key for openssl.
+        std::fs::write(p.join("ours.pem"), r("{{ .jwk | jwkPrivateKeyPem }}", &d)).unwrap();
+        assert_eq!(
+            openssl(p, &["pkey", "-in", "ours.pem", "-text", "-noout"]),
+            openssl(p, &["pkey", "-in", file, "-text", "-noout"]),
+            "{file}"
+        );
+    }
+    let e = render("{{ jwkPublicKeyPem \"{}\" }}", &BTreeMap::new()).unwrap_err();
+    assert!(e.to_string().contains("JWK"), "{e}");
+}

@@ -1,6 +1,6 @@
-//! ESO's own template functions for PEM material (runtime/template/v2/pem.go, pem_chain.go).
-//! The PKCS#12, JWK and RSA ones are named here so a template using them gets a clear
-//! "not implemented" error rather than "function not defined".
+//! ESO's own template functions for PEM and JWK material (runtime/template/v2/pem.go,
+//! pem_chain.go, jwk.go). The PKCS#12 and RSA ones are named here so a template using them
+//! gets a clear "not implemented" error rather than "function not defined".
 
 use super::{R, arity, string, text};
 use crate::exec::Budget;
@@ -37,8 +37,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "fullPemToPkcs12Pass",
     "pemTruststoreToPKCS12",
     "pemTruststoreToPKCS12Pass",
-    "jwkPublicKeyPem",
-    "jwkPrivateKeyPem",
     "rsaDecrypt",
 ];
 
@@ -121,6 +119,17 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
                     .map(|s| Value::str(s.into_bytes()))
                     .collect(),
             ))
+        }
+        "jwkPublicKeyPem" | "jwkPrivateKeyPem" => {
+            arity(name, a, 1)?;
+            let jwk: serde_json::Value = serde_json::from_slice(string(&a[0])?)
+                .map_err(|_| "failed to parse JWK: not JSON".to_string())?;
+            let (der, label) = if name == "jwkPublicKeyPem" {
+                (jwk::public_spki(&jwk)?, "PUBLIC KEY")
+            } else {
+                (jwk::private_pkcs8(&jwk)?, "PRIVATE KEY")
+            };
+            Ok(Value::str(encode(&pem::Pem::new(label, der))))
         }
         other => Err(format!(
             "{other} is not implemented by this controller (see docs/external-secrets.md)"
@@ -235,4 +244,149 @@ fn ordered_chain(input: &[u8], budget: &mut Budget) -> R<Vec<Cert>> {
     }
     let mut slots: Vec<Option<Cert>> = certs.into_iter().map(Some).collect();
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// JWK (RFC 7517) to the DER Go's x509.MarshalPKIXPublicKey / MarshalPKCS8PrivateKey write.
+mod jwk {
+    use base64::Engine as _;
+
+    const RSA: &[u8] = &[
+        0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
+    ];
+    const EC: &[u8] = &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+    const ED25519: &[u8] = &[0x06, 0x03, 0x2B, 0x65, 0x70];
+
+    fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|&b| b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend_from_slice(&bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn seq(parts: &[&[u8]]) -> Vec<u8> {
+        der(0x30, &parts.concat())
+    }
+
+    fn uint(be: &[u8]) -> Vec<u8> {
+        let trimmed: Vec<u8> = be.iter().copied().skip_while(|&b| b == 0).collect();
+        let mut content = Vec::with_capacity(trimmed.len() + 1);
+        if trimmed.first().is_none_or(|&b| b & 0x80 != 0) {
+            content.push(0);
+        }
+        content.extend_from_slice(&trimmed);
+        der(0x02, &content)
+    }
+
+    fn bits(bytes: &[u8]) -> Vec<u8> {
+        let mut content = vec![0u8];
+        content.extend_from_slice(bytes);
+        der(0x03, &content)
+    }
+
+    fn field(jwk: &serde_json::Value, name: &str) -> Result<Vec<u8>, String> {
+        let text = jwk
+            .get(name)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("failed to parse JWK: missing {name:?}"))?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| format!("failed to parse JWK: {name:?} is not base64url"))
+    }
+
+    fn curve(jwk: &serde_json::Value) -> Result<(&'static [u8], usize), String> {
+        match jwk.get("crv").and_then(|v| v.as_str()) {
+            Some("P-256") => Ok((
+                &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07],
+                32,
+            )),
+            Some("P-384") => Ok((&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22], 48)),
+            Some("P-521") => Ok((&[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x23], 66)),
+            _ => Err("failed to parse JWK: unsupported curve".into()),
+        }
+    }
+
+    fn pad(mut v: Vec<u8>, len: usize) -> Vec<u8> {
+        while v.len() < len {
+            v.insert(0, 0);
+        }
+        v
+    }
+
+    fn ec_point(jwk: &serde_json::Value, size: usize) -> Result<Vec<u8>, String> {
+        let mut point = vec![4u8];
+        point.extend(pad(field(jwk, "x")?, size));
+        point.extend(pad(field(jwk, "y")?, size));
+        Ok(point)
+    }
+
+    fn kty(jwk: &serde_json::Value) -> &str {
+        jwk.get("kty").and_then(|v| v.as_str()).unwrap_or("")
+    }
+
+    pub(super) fn public_spki(jwk: &serde_json::Value) -> Result<Vec<u8>, String> {
+        match kty(jwk) {
+            "RSA" => {
+                let key = seq(&[&uint(&field(jwk, "n")?), &uint(&field(jwk, "e")?)]);
+                Ok(seq(&[&seq(&[RSA, &[0x05, 0x00]]), &bits(&key)]))
+            }
+            "EC" => {
+                let (oid, size) = curve(jwk)?;
+                Ok(seq(&[&seq(&[EC, oid]), &bits(&ec_point(jwk, size)?)]))
+            }
+            "OKP" if jwk.get("crv").and_then(|v| v.as_str()) == Some("Ed25519") => {
+                Ok(seq(&[&seq(&[ED25519]), &bits(&field(jwk, "x")?)]))
+            }
+            _ => Err("failed to parse JWK: unsupported key type".into()),
+        }
+    }
+
+    pub(super) fn private_pkcs8(jwk: &serde_json::Value) -> Result<Vec<u8>, String> {
+        let version = [0x02, 0x01, 0x00];
+        match kty(jwk) {
+            "RSA" => {
+                let names = ["n", "e", "d", "p", "q", "dp", "dq", "qi"];
+                let mut parts = vec![version.to_vec()];
+                for n in names {
+                    parts.push(uint(&field(jwk, n)?));
+                }
+                let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                let rsa = seq(&refs);
+                Ok(seq(&[
+                    &version,
+                    &seq(&[RSA, &[0x05, 0x00]]),
+                    &der(0x04, &rsa),
+                ]))
+            }
+            "EC" => {
+                let (oid, size) = curve(jwk)?;
+                let d = pad(field(jwk, "d")?, size);
+                let ec = seq(&[
+                    &[0x02, 0x01, 0x01],
+                    &der(0x04, &d),
+                    &der(0xA1, &bits(&ec_point(jwk, size)?)),
+                ]);
+                Ok(seq(&[&version, &seq(&[EC, oid]), &der(0x04, &ec)]))
+            }
+            "OKP" if jwk.get("crv").and_then(|v| v.as_str()) == Some("Ed25519") => {
+                let seed = field(jwk, "d")?;
+                Ok(seq(&[
+                    &version,
+                    &seq(&[ED25519]),
+                    &der(0x04, &der(0x04, &seed)),
+                ]))
+            }
+            _ => Err("failed to parse JWK: unsupported key type".into()),
+        }
+    }
 }
