@@ -23,7 +23,13 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        // Hidden files (.sops.yaml) are tool configuration, not manifests.
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "yaml")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
