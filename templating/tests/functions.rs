@@ -601,3 +601,79 @@ fn jwk_functions_agree_with_openssl() {
     let e = render("{{ jwkPublicKeyPem \"{}\" }}", &BTreeMap::new()).unwrap_err();
     assert!(e.to_string().contains("JWK"), "{e}");
 }
+
+#[test]
+fn rsa_decrypt_opens_what_openssl_encrypts() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed (scripts/install-peers.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    openssl(
+        p,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "key.pem",
+        ],
+    );
+    openssl(p, &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
+    openssl(
+        p,
+        &["rsa", "-in", "key.pem", "-traditional", "-out", "pkcs1.pem"],
+    );
+    std::fs::write(p.join("msg"), b"the plaintext").unwrap();
+    for (hash, md) in [
+        ("SHA256", "sha256"),
+        ("SHA1", "sha1"),
+        ("SHA512", "sha512"),
+        ("None", "sha256"),
+    ] {
+        openssl(
+            p,
+            &[
+                "pkeyutl",
+                "-encrypt",
+                "-pubin",
+                "-inkey",
+                "pub.pem",
+                "-in",
+                "msg",
+                "-out",
+                "ct",
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                &format!("rsa_oaep_md:{md}"),
+                "-pkeyopt",
+                &format!("rsa_mgf1_md:{md}"),
+            ],
+        );
+        for key in ["key.pem", "pkcs1.pem"] {
+            let mut d = BTreeMap::new();
+            d.insert(
+                "ct".to_string(),
+                Zeroizing::new(std::fs::read(p.join("ct")).unwrap()),
+            );
+            d.insert(
+                "key".to_string(),
+                Zeroizing::new(std::fs::read(p.join(key)).unwrap()),
+            );
+            let t = format!(r#"{{{{ rsaDecrypt "RSA-OAEP" "{hash}" .ct .key }}}}"#);
+            let out = render(&t, &d).unwrap_or_else(|e| panic!("{hash} {key}: {e}"));
+            assert_eq!(out.as_slice(), b"the plaintext", "{hash} {key}");
+        }
+    }
+    let d = data(&[("x", "abc")]);
+    assert_eq!(
+        r(r#"{{ rsaDecrypt "None" "SHA256" "abc" "" }}"#, &[]),
+        "abc"
+    );
+    let e = render(r#"{{ rsaDecrypt "RSA-OAEP" "SHA256" .x "not a key" }}"#, &d).unwrap_err();
+    assert!(e.to_string().contains("PEM"), "{e}");
+}

@@ -37,7 +37,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "fullPemToPkcs12Pass",
     "pemTruststoreToPKCS12",
     "pemTruststoreToPKCS12Pass",
-    "rsaDecrypt",
 ];
 
 const CERTIFICATE: &str = "CERTIFICATE";
@@ -119,6 +118,16 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
                     .map(|s| Value::str(s.into_bytes()))
                     .collect(),
             ))
+        }
+        "rsaDecrypt" => {
+            arity(name, a, 4)?;
+            let (scheme, hash) = (text(&a[0])?, text(&a[1])?);
+            let (input, key) = (string(&a[2])?, string(&a[3])?);
+            match scheme.as_str() {
+                "None" => Ok(Value::str(input.to_vec())),
+                "RSA-OAEP" => rsa_oaep_decrypt(&hash, input, key).map(Value::str),
+                _ => Err("decryption scheme is not supported (RSA-OAEP or None)".into()),
+            }
         }
         "jwkPublicKeyPem" | "jwkPrivateKeyPem" => {
             arity(name, a, 1)?;
@@ -246,6 +255,35 @@ fn ordered_chain(input: &[u8], budget: &mut Budget) -> R<Vec<Cert>> {
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
+/// ESO's rsaDecrypt: OAEP with the same hash for MGF1 (SHA256 unless SHA1 or SHA512 is named),
+/// the key in PKCS#8 or PKCS#1 PEM.
+fn rsa_oaep_decrypt(hash: &str, ciphertext: &[u8], key_pem: &[u8]) -> R<Vec<u8>> {
+    use aws_lc_rs::rsa;
+    let block = decode_all(key_pem)
+        .into_iter()
+        .next()
+        .ok_or_else(|| "failed to decode PEM block".to_string())?;
+    let der = if block.tag() == "RSA PRIVATE KEY" {
+        jwk::pkcs1_to_pkcs8(block.contents())
+    } else {
+        block.contents().to_vec()
+    };
+    let key = rsa::PrivateDecryptingKey::from_pkcs8(&der)
+        .map_err(|_| "could not parse private key".to_string())?;
+    let key = rsa::OaepPrivateDecryptingKey::new(key)
+        .map_err(|_| "could not parse RSA private key".to_string())?;
+    let algorithm = match hash {
+        "SHA1" => &rsa::OAEP_SHA1_MGF1SHA1,
+        "SHA512" => &rsa::OAEP_SHA512_MGF1SHA512,
+        _ => &rsa::OAEP_SHA256_MGF1SHA256,
+    };
+    let mut out = zeroize::Zeroizing::new(vec![0u8; key.min_output_size()]);
+    let plain = key
+        .decrypt(algorithm, ciphertext, &mut out, None)
+        .map_err(|_| "error decrypting data with RSA".to_string())?;
+    Ok(plain.to_vec())
+}
+
 /// JWK (RFC 7517) to the DER Go's x509.MarshalPKIXPublicKey / MarshalPKCS8PrivateKey write.
 mod jwk {
     use base64::Engine as _;
@@ -332,6 +370,15 @@ mod jwk {
 
     fn kty(jwk: &serde_json::Value) -> &str {
         jwk.get("kty").and_then(|v| v.as_str()).unwrap_or("")
+    }
+
+    /// Wraps a PKCS#1 RSAPrivateKey in PKCS#8.
+    pub(super) fn pkcs1_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+        seq(&[
+            &[0x02, 0x01, 0x00],
+            &seq(&[RSA, &[0x05, 0x00]]),
+            &der(0x04, pkcs1),
+        ])
     }
 
     pub(super) fn public_spki(jwk: &serde_json::Value) -> Result<Vec<u8>, String> {
