@@ -184,3 +184,12 @@ fn arithmetic_and_slicing_never_panic() {
         let _ = render(t, &data());
     }
 }
+
+#[test]
+fn large_data_does_not_eat_the_budget_of_small_lookups() {
+    // 2,000 lookups into 900 KiB of data stay far below the step limit.
+    let mut d = data();
+    d.insert("big".to_string(), Zeroizing::new(vec![b'a'; 900 * 1024]));
+    let t = r#"{{ index . "x" }}"#.repeat(2000);
+    assert_eq!(render(&t, &d).unwrap().len(), 2000);
+}
