@@ -25,6 +25,9 @@ Examples:
   # Fetch the controller's certificate once, for offline sealing
   kubeseal --fetch-cert > sealing-cert.pem
 
+  # Seal for two clusters at once: writes sealed/db-prod.yaml and sealed/db-staging.yaml
+  kubeseal --cert prod.pem --cert staging.pem -w 'sealed/db-{cert}.yaml' < db-secret.yaml
+
   # Seal one value to paste into an existing SealedSecret
   echo -n s3cret | kubeseal --raw --cert sealing-cert.pem --namespace default --name db
 
@@ -66,9 +69,11 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Certificate or public key to seal with: a file path, file:// or http(s):// URL.
-    /// Without it, the certificate is fetched from the controller.
+    /// Without it, the certificate is fetched from the controller. Repeat it to seal for several
+    /// clusters: one SealedSecret per certificate, each written to the -w name with {index}
+    /// (1, 2, ...) or {cert} (the certificate's file name without extension) filled in.
     #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "FILE|URL")]
-    pub cert: Option<String>,
+    pub cert: Vec<String>,
 
     /// Output format for sealed secrets and recovered secrets.
     #[arg(
@@ -90,6 +95,7 @@ pub struct Args {
     pub secret_file: Option<PathBuf>,
 
     /// File to write the output to, atomically (default: stdout). A .yaml/.yml name implies -o yaml.
+    /// With --cert, {index} and {cert} in the name are replaced (needed when --cert is repeated).
     #[arg(
         short = 'w',
         long = "sealed-secret-file",

@@ -1,7 +1,7 @@
 //! One function per mode of operation. Each reads everything and checks it before writing
 //! anything, so a failed run leaves its output file untouched.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
@@ -35,6 +35,9 @@ pub fn run(args: &Args) -> Result<()> {
     if !args.from_file.is_empty() && !args.raw {
         bail!("--from-file is only used with --raw");
     }
+    if let (Some(mode), true) = (chosen.first(), args.cert.len() > 1) {
+        bail!("--cert can be repeated only to seal Secrets, not with {mode}");
+    }
     match chosen.first().copied() {
         Some("--fetch-cert") => fetch_cert(args),
         Some("--recovery-unseal") => recovery_unseal(args),
@@ -57,13 +60,84 @@ fn output_format(args: &Args) -> Format {
 }
 
 fn sealing_key(args: &Args) -> Result<PublicKey> {
-    let pem = remote::sealing_cert_pem(args)?;
-    let (public, certificate) =
-        sealing::parse_sealing_key(&pem).context("cannot use the sealing certificate")?;
+    usable_key(&remote::sealing_cert_pem(args)?).context("cannot use the sealing certificate")
+}
+
+fn usable_key(pem: &str) -> Result<PublicKey> {
+    let (public, certificate) = sealing::parse_sealing_key(pem)?;
     if let Some(certificate) = certificate {
         certificate.check_not_expired(time::OffsetDateTime::now_utc())?;
     }
     Ok(public)
+}
+
+/// The keys to seal with, one per `--cert` (or the controller's), each checked before any sealing.
+fn sealing_keys(args: &Args) -> Result<Vec<PublicKey>> {
+    if args.cert.len() <= 1 {
+        return Ok(vec![sealing_key(args)?]);
+    }
+    args.cert
+        .iter()
+        .map(|source| {
+            usable_key(&remote::read_cert_source(source)?)
+                .with_context(|| format!("cannot use the sealing certificate {source}"))
+        })
+        .collect()
+}
+
+/// Where each certificate's SealedSecrets go: the -w name with `{index}` (from 1) and `{cert}`
+/// (the certificate's file name without extension) filled in; `None` is stdout.
+fn output_targets(args: &Args) -> Result<Vec<Option<PathBuf>>> {
+    let Some(template) = args.sealed_secret_file.as_deref() else {
+        if args.cert.len() > 1 {
+            bail!(
+                "--cert is given {} times, so there is one SealedSecret file per certificate: \
+                 name them with -w, e.g. -w 'sealed/{{cert}}.yaml' or -w 'db-{{index}}.yaml'",
+                args.cert.len()
+            );
+        }
+        return Ok(vec![None]);
+    };
+    if args.cert.is_empty() {
+        return Ok(vec![Some(template.to_path_buf())]);
+    }
+    let pattern = template
+        .to_str()
+        .ok_or_else(|| anyhow!("-w {}: the name is not UTF-8", template.display()))?;
+    if args.cert.len() > 1 && !pattern.contains("{index}") && !pattern.contains("{cert}") {
+        bail!(
+            "--cert is given {} times, so -w {pattern} must name one file per certificate \
+             with {{index}} or {{cert}}, e.g. -w 'sealed/{{cert}}.yaml'",
+            args.cert.len()
+        );
+    }
+    let mut targets: Vec<Option<PathBuf>> = Vec::new();
+    for (index, source) in args.cert.iter().enumerate() {
+        let mut name = pattern.replace("{index}", &(index + 1).to_string());
+        if name.contains("{cert}") {
+            name = name.replace("{cert}", &cert_stem(source)?);
+        }
+        let target = Some(PathBuf::from(name));
+        if targets.contains(&target) {
+            bail!(
+                "-w {pattern} gives the same file for two certificates ({}); use {{index}}",
+                args.cert.join(", ")
+            );
+        }
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+/// `{cert}` in -w: the last path segment of a --cert path or URL, without its extension.
+fn cert_stem(source: &str) -> Result<String> {
+    let path = source.split(['?', '#']).next().unwrap_or(source);
+    Path::new(path)
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .filter(|stem| !stem.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("--cert {source} has no file name for {{cert}}; use {{index}}"))
 }
 
 fn fetch_cert(args: &Args) -> Result<()> {
@@ -100,8 +174,10 @@ fn prepare_secret(secret: &mut Secret, what: &str, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Seals every input Secret once per certificate; all sealing is done before any file is written.
 fn seal(args: &Args) -> Result<()> {
-    let public = sealing_key(args)?;
+    let targets = output_targets(args)?;
+    let keys = sealing_keys(args)?;
     let source = source_name(args.secret_file.as_deref());
     let text = read_input(args.secret_file.as_deref())?;
     let secrets = input::secrets(parse_documents(&text, &source)?, &source)?;
@@ -109,14 +185,22 @@ fn seal(args: &Args) -> Result<()> {
         allow_empty_data: args.allow_empty_data,
     };
     let format = output_format(args);
-    let mut out = String::new();
+    let mut outs = vec![String::new(); keys.len()];
     for (what, mut secret) in secrets {
         prepare_secret(&mut secret, &what, args)?;
-        let sealed = seal_secret(&secret, &public, &options).with_context(|| what.clone());
+        let sealed: Result<Vec<_>> = keys
+            .iter()
+            .map(|public| seal_secret(&secret, public, &options).with_context(|| what.clone()))
+            .collect();
         wipe_secret(&mut secret);
-        out.push_str(&render_sealed_secret(&sealed?, format)?);
+        for (out, sealed) in outs.iter_mut().zip(sealed?) {
+            out.push_str(&render_sealed_secret(&sealed, format)?);
+        }
     }
-    emit(args.sealed_secret_file.as_deref(), &out)
+    for (target, out) in targets.iter().zip(&outs) {
+        emit(target.as_deref(), out)?;
+    }
+    Ok(())
 }
 
 fn raw(args: &Args) -> Result<()> {
@@ -272,7 +356,7 @@ fn recovery_unseal(args: &Args) -> Result<()> {
 }
 
 fn validate(args: &Args) -> Result<()> {
-    if let Some(cert) = &args.cert {
+    if let Some(cert) = args.cert.first() {
         return validate_offline(args, cert);
     }
     let source = source_name(args.secret_file.as_deref());

@@ -203,7 +203,7 @@ pub fn read_cert_source(source: &str) -> Result<String> {
 
 /// The sealing certificate's PEM: from `--cert`, else fetched from the controller.
 pub fn sealing_cert_pem(args: &Args) -> Result<String> {
-    match &args.cert {
+    match args.cert.first() {
         Some(source) => read_cert_source(source),
         None => block_on(async {
             Controller::connect(args)

@@ -144,6 +144,87 @@ fn raw_seals_one_value_for_the_scope_label() {
     assert!(stderr(&run(cmd, "x")).contains("--raw needs --name"));
 }
 
+fn opens_only_with(sealed_text: &str, key: usize) {
+    let sealed: crds::SealedSecret = serde_yaml::from_str(sealed_text).unwrap();
+    let keys = keys();
+    let unsealed = sealing::unseal(&sealed, &[&keys[key]]).unwrap();
+    assert_eq!(&*unsealed.data["password"], b"hunter2");
+    assert!(sealing::unseal(&sealed, &[&keys[1 - key]]).is_err());
+}
+
+#[test]
+fn repeated_cert_writes_one_sealed_secret_file_per_certificate() {
+    let home = tempfile::tempdir().unwrap();
+    let key2 = fixture("keys/key2.crt").display().to_string();
+    let two_certs = |cmd: &mut std::process::Command| {
+        cmd.args(["--cert", &cert(), "--cert", &key2]);
+    };
+
+    // {cert}: the certificate's file name without extension.
+    let mut cmd = kubeseal(home.path());
+    two_certs(&mut cmd);
+    cmd.arg("-w").arg(home.path().join("out/db-{cert}.yaml"));
+    std::fs::create_dir(home.path().join("out")).unwrap();
+    stdout(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    let first = std::fs::read_to_string(home.path().join("out/db-key1.yaml")).unwrap();
+    let second = std::fs::read_to_string(home.path().join("out/db-key2.yaml")).unwrap();
+    assert!(first.starts_with("---\n"), ".yaml implies YAML");
+    opens_only_with(&first, 0);
+    opens_only_with(&second, 1);
+
+    // {index}: the certificate's position, from 1.
+    let mut cmd = kubeseal(home.path());
+    two_certs(&mut cmd);
+    cmd.arg("-w").arg(home.path().join("sealed-{index}.json"));
+    stdout(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    opens_only_with(
+        &std::fs::read_to_string(home.path().join("sealed-1.json")).unwrap(),
+        0,
+    );
+    opens_only_with(
+        &std::fs::read_to_string(home.path().join("sealed-2.json")).unwrap(),
+        1,
+    );
+
+    // One output for several certificates is refused before anything is written.
+    let mut cmd = kubeseal(home.path());
+    two_certs(&mut cmd);
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(
+        err.contains("one SealedSecret file per certificate"),
+        "{err}"
+    );
+    let single = home.path().join("single.yaml");
+    let mut cmd = kubeseal(home.path());
+    two_certs(&mut cmd);
+    cmd.arg("-w").arg(&single);
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("{index} or {cert}"), "{err}");
+    assert!(!single.exists());
+
+    // A bad second certificate: no file is written for the first either.
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "--cert", "/nonexistent/b.pem", "-w"])
+        .arg(home.path().join("never-{index}.yaml"));
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("/nonexistent/b.pem"), "{err}");
+    assert!(!home.path().join("never-1.yaml").exists());
+
+    // Same file name from both certificates.
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--cert", &cert(), "--cert", &cert(), "-w"])
+        .arg(home.path().join("{cert}.yaml"));
+    let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(err.contains("the same file for two certificates"), "{err}");
+
+    // Other modes take one certificate.
+    let mut cmd = kubeseal(home.path());
+    two_certs(&mut cmd);
+    cmd.arg("--validate");
+    let err = stderr(&run(cmd, ""));
+    assert!(err.contains("not with --validate"), "{err}");
+}
+
 #[test]
 fn write_flag_replaces_the_file_and_a_failure_leaves_it_untouched() {
     let home = tempfile::tempdir().unwrap();

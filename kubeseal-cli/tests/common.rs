@@ -19,7 +19,7 @@ pub fn read_fixture(rel: &str) -> String {
 pub fn kubeseal(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubeseal"));
     for (key, _) in std::env::vars() {
-        if key.starts_with("SEALED_SECRETS_") || key == "KUBECONFIG" {
+        if key.starts_with("SEALED_SECRETS_") || key == "KUBECONFIG" || key == "XDG_CACHE_HOME" {
             cmd.env_remove(key);
         }
     }
