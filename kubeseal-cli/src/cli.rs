@@ -137,7 +137,9 @@ pub struct Args {
     #[arg(long = "allow-empty-data", env = "SEALED_SECRETS_ALLOW_EMPTY_DATA")]
     pub allow_empty_data: bool,
 
-    /// Print the sealing certificate (from --cert or the controller) and exit.
+    /// Print the sealing certificate (from --cert or the controller) and exit. A certificate from
+    /// the controller is cached under $XDG_CACHE_HOME/kubeseal, with a warning on stderr when it
+    /// changed since the last fetch.
     #[arg(long = "fetch-cert", env = "SEALED_SECRETS_FETCH_CERT")]
     pub fetch_cert: bool,
 

@@ -1,6 +1,7 @@
 //! `kubeseal`: seal Secrets for a cluster, check and re-encrypt SealedSecrets, and recover them
 //! offline from backed-up keys. Flags and output follow Bitnami's kubeseal.
 
+mod cert_cache;
 mod cli;
 mod commands;
 mod input;

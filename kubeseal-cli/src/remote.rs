@@ -205,12 +205,30 @@ pub fn read_cert_source(source: &str) -> Result<String> {
 pub fn sealing_cert_pem(args: &Args) -> Result<String> {
     match args.cert.first() {
         Some(source) => read_cert_source(source),
-        None => block_on(async {
-            Controller::connect(args)
-                .await
-                .context("no --cert given, so the certificate must come from the controller")?
-                .fetch_cert()
-                .await
-        })?,
+        None => {
+            let pem = block_on(async {
+                Controller::connect(args)
+                    .await
+                    .context("no --cert given, so the certificate must come from the controller")?
+                    .fetch_cert()
+                    .await
+            })??;
+            remember_cert(args, &pem);
+            Ok(pem)
+        }
+    }
+}
+
+/// Caches the controller's certificate per kubeconfig context and warns when it changed.
+fn remember_cert(args: &Args, pem: &str) {
+    let context = args
+        .context
+        .clone()
+        .or_else(|| read_kubeconfig(args).ok()?.current_context)
+        .unwrap_or_else(|| "in-cluster".to_string());
+    let (namespace, name) = (&args.controller_namespace, &args.controller_name);
+    if let Some(path) = crate::cert_cache::path(&context, namespace, name) {
+        let controller = format!("controller {namespace}/{name} (context {context})");
+        crate::cert_cache::remember(&path, pem, &controller);
     }
 }

@@ -257,3 +257,73 @@ fn cert_can_be_an_http_url() {
     let err = stderr(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
     assert!(err.contains("404"), "{err}");
 }
+
+fn cert_fingerprint(rel: &str) -> String {
+    let (_, cert) = sealing::parse_sealing_key(&read_fixture(rel)).unwrap();
+    cert.unwrap().sha256_fingerprint()
+}
+
+#[test]
+fn fetched_certificates_are_cached_and_a_changed_one_is_reported() {
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(home.path(), server.port);
+    let xdg = home.path().join("xdg");
+    let fetch_with_cache = |cache: &std::path::Path| {
+        let mut cmd = kubeseal(home.path());
+        cmd.env("XDG_CACHE_HOME", cache)
+            .arg("--fetch-cert")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig);
+        let out = run(cmd, "");
+        assert_eq!(stdout(&out), read_fixture("keys/key2.crt"));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let fetch = || fetch_with_cache(&xdg);
+    let cached = xdg.join("kubeseal/certs/local_kube-system_sealed-secrets-controller.pem");
+
+    assert_eq!(fetch(), "", "nothing to compare with on the first fetch");
+    assert_eq!(
+        std::fs::read_to_string(&cached).unwrap(),
+        read_fixture("keys/key2.crt")
+    );
+    assert_eq!(fetch(), "", "unchanged certificate");
+
+    // The cluster's certificate was key1 at the last fetch and is key2 now.
+    std::fs::write(&cached, read_fixture("keys/key1.crt")).unwrap();
+    let warning = fetch();
+    let (old, new) = (
+        cert_fingerprint("keys/key1.crt"),
+        cert_fingerprint("keys/key2.crt"),
+    );
+    assert!(
+        warning.contains("controller kube-system/sealed-secrets-controller (context local)")
+            && warning.contains(&format!("was SHA256 {old}, now SHA256 {new}")),
+        "{warning}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cached).unwrap(),
+        read_fixture("keys/key2.crt"),
+        "the cache follows the cluster"
+    );
+    assert_eq!(fetch(), "", "warned once");
+
+    // Sealing without --cert fetches too; without XDG_CACHE_HOME the cache is under ~/.cache.
+    let mut cmd = kubeseal(home.path());
+    cmd.env("KUBECONFIG", &kubeconfig);
+    stdout(&run(cmd, &read_fixture("input-secrets/opaque.yaml")));
+    assert!(
+        home.path()
+            .join(".cache/kubeseal/certs/local_kube-system_sealed-secrets-controller.pem")
+            .exists()
+    );
+
+    // An unwritable cache is a warning, not a failure.
+    let blocked = home.path().join("blocked");
+    std::fs::write(&blocked, "a file, not a directory").unwrap();
+    let err = fetch_with_cache(&blocked);
+    assert!(
+        err.contains("warning: cannot create the cache directory"),
+        "{err}"
+    );
+}
