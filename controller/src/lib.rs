@@ -6,5 +6,6 @@ pub mod duration;
 pub mod external;
 pub mod lease;
 pub mod offline;
+pub mod report;
 pub mod run;
 pub mod sealed;

@@ -6,8 +6,8 @@ mod sealed_common;
 use std::time::Duration;
 
 use controller::sealed::desired::{
-    ANNOTATION_DIGEST, ANNOTATION_MANAGED, ANNOTATION_PATCH, Outcome, Ownership, Plan, WriteMode,
-    desired_secret, immutable_conflict, next_status, ownership, plan, sealed_digest,
+    ANNOTATION_DIGEST, ANNOTATION_MANAGED, ANNOTATION_PATCH, FailReason, Outcome, Ownership, Plan,
+    WriteMode, desired_secret, immutable_conflict, next_status, ownership, plan, sealed_digest,
 };
 use controller::sealed::keyring::{KeyOrder, KeyRing};
 use controller::sealed::keys::{needs_new_key, until_next_renewal};
@@ -190,7 +190,7 @@ fn an_immutable_secret_with_new_data_is_a_conflict() {
 fn status_is_written_only_when_it_changes() {
     let mut s = sealed("basic");
     let failed = Outcome::Failed {
-        reason: "UnsealFailed",
+        reason: FailReason::UnsealFailed,
         message: "key \"a\": no key could decrypt secret".into(),
     };
     let first = next_status(&s, &failed, "2026-01-01T00:00:00Z").unwrap();

@@ -184,6 +184,20 @@ pub fn rewrite_keys(
         .collect())
 }
 
+/// ESO's default key conversion for `dataFrom.find` results: characters a Secret key cannot
+/// hold become `_`.
+pub fn secret_key_from_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Kubernetes Secret key syntax.
 pub fn validate_key(key: &str) -> Result<(), DataError> {
     let ok = !key.is_empty()

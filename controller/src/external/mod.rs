@@ -8,12 +8,12 @@
 pub mod cache;
 pub mod data;
 pub mod metrics;
+pub mod plan;
 pub mod provider;
 pub mod reconciler;
 pub mod schedule;
 pub mod secret;
 pub mod stores;
-pub use templating as template;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,27 +1,29 @@
-//! The ExternalSecret reconciler: thin Kubernetes I/O around the decisions in `schedule`,
-//! `data`, `secret` and the providers. `reconcile` can be called directly (tests use the
-//! in-memory Kubernetes API); `run` in `mod.rs` drives it from a kube-runtime Controller.
+//! The ExternalSecret reconciler in four phases: observe (the object, its target Secret and
+//! its failure record), decide (the pure functions of `plan`), act (the only Secret writes)
+//! and report (status, metrics, events, requeue). `reconcile` can be called directly (tests
+//! use the in-memory Kubernetes API); `run` in `mod.rs` drives it from a kube-runtime
+//! Controller.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crds::external_secrets::{
-    DeletionPolicy, ExternalSecret, ExternalSecretStatus, LocalObjectReference, MetadataPolicy,
-};
+use crds::external_secrets::{ExternalSecret, ExternalSecretStatus, LocalObjectReference};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
-use kube::{Api, Resource, ResourceExt};
+use kube::runtime::events::Recorder;
+use kube::{Api, ResourceExt};
 
 use super::cache::{Coalescer, Served};
-use super::data::{self, SecretMap};
+use super::data::SecretMap;
 use super::metrics::{EsLabels, Metrics};
-use super::provider::{FindQuery, ProviderError, ValueRef};
-use super::schedule::{self, RefreshDecision, RefreshInput};
-use super::secret::{self, Owner, WritePlan};
+use super::plan::{self, Answers, DecisionError, Failure, Gate, Schedule, Synced, Write};
+use super::provider::{ProviderError, ValueRef};
+use super::schedule;
+use super::secret::{self, Owner};
 use super::stores::{self, ProviderOptions, StoreError, StoreRegistry};
+use crate::report::{self, Note};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,13 +48,6 @@ pub struct Context {
     failures: Mutex<HashMap<String, Failure>>,
 }
 
-#[derive(Clone, Debug)]
-struct Failure {
-    count: u32,
-    at: Instant,
-    resource_version: String,
-}
-
 impl Context {
     pub fn new(
         client: kube::Client,
@@ -74,8 +69,13 @@ impl Context {
         }
     }
 
-    fn failure(&self, key: &str) -> Option<Failure> {
-        self.failures.lock().ok()?.get(key).cloned()
+    /// Failures recorded for this version of the object: count and time since the last one.
+    fn failing(&self, key: &str, resource_version: &str) -> Option<(u32, Duration)> {
+        let failures = self.failures.lock().ok()?;
+        let f = failures
+            .get(key)
+            .filter(|f| f.resource_version == resource_version)?;
+        Some((f.count, f.at.elapsed()))
     }
 
     fn record_failure(&self, key: &str, resource_version: &str) -> u32 {
@@ -107,85 +107,167 @@ impl Context {
 #[derive(Debug, thiserror::Error)]
 enum SyncError {
     #[error(transparent)]
+    Decision(#[from] DecisionError),
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-    #[error(transparent)]
-    Data(#[from] data::DataError),
-    #[error(transparent)]
-    Plan(#[from] secret::PlanError),
-    #[error("invalid refreshInterval: {0}")]
-    Interval(#[from] schedule::DurationError),
-    #[error("target Secret {0:?} does not exist and creationPolicy is Merge")]
-    MissingForMerge(String),
     #[error("kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    k8s_openapi::jiff::Timestamp::from_second(secs as i64)
-        .map(|ts| ts.to_string())
-        .unwrap_or_default()
+impl SyncError {
+    /// `status.conditions[Ready].reason` of the failure.
+    fn condition_reason(&self) -> &'static str {
+        match self {
+            SyncError::Decision(DecisionError::MissingForMerge(_)) => secret::REASON_MISSING,
+            _ => secret::REASON_ERROR,
+        }
+    }
 }
 
-fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let ts: k8s_openapi::jiff::Timestamp = s.parse().ok()?;
-    let secs = u64::try_from(ts.as_second()).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+impl From<ProviderError> for SyncError {
+    fn from(e: ProviderError) -> Self {
+        SyncError::Decision(e.into())
+    }
 }
 
-/// What one fetch produced.
-struct Fetched {
-    data: SecretMap,
-    /// Every provider reference answered "not found".
-    all_missing: bool,
+/// Reconciles one ExternalSecret. Provider and template failures are reported in the status
+/// (and retried with backoff); only Kubernetes API failures are returned as errors.
+pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if es.metadata.deletion_timestamp.is_some() {
+        // Owned Secrets go with the owner reference; others are kept, as ESO does.
+        return Ok(Action::await_change());
+    }
+    let seen = observe(&ctx, &es).await?;
+    let now = SystemTime::now();
+    let attempt = Attempt {
+        ctx: &ctx,
+        es: &es,
+        object_key: &seen.object_key,
+        current_rv: &seen.current_rv,
+        now_text: &report::rfc3339(now),
+    };
+    let schedule = match plan::gate(&plan::Seen {
+        es: &es,
+        existing: seen.existing.as_ref(),
+        current_rv: &seen.current_rv,
+        now,
+        failing: ctx.failing(&seen.object_key, &seen.current_rv),
+    }) {
+        Ok(Gate::Idle) => return Ok(Action::await_change()),
+        Ok(Gate::Wait(d)) => return Ok(Action::requeue(d)),
+        Ok(Gate::Sync(schedule)) => schedule,
+        Err(rejected) => return attempt.fail(rejected.interval, rejected.error.into()).await,
+    };
+    let store = match stores::resolve_store(&ctx.client, &es).await {
+        Ok(store) => store,
+        Err(e) => return attempt.fail(schedule.interval, e.into()).await,
+    };
+    if !plan::serves(&store.spec, &ctx.controller_class) {
+        return Ok(Action::await_change());
+    }
+    let started = Instant::now();
+    ctx.metrics.sync_calls.get_or_create(&seen.labels).inc();
+    let outcome = sync(&ctx, &es, &seen, &store, &schedule).await;
+    let action = match outcome {
+        Ok(synced) => attempt.succeed(&schedule, synced).await,
+        Err(e) => attempt.fail(schedule.interval, e).await,
+    };
+    ctx.metrics
+        .reconcile_duration
+        .get_or_create(&seen.labels)
+        .observe(started.elapsed().as_secs_f64());
+    action
 }
 
+/// What the observe phase read: the object's identity and its target Secret.
+struct Observed {
+    object_key: String,
+    labels: EsLabels,
+    current_rv: String,
+    uid: String,
+    existing: Option<Secret>,
+    secrets: Api<Secret>,
+}
+
+async fn observe(ctx: &Context, es: &ExternalSecret) -> Result<Observed, Error> {
+    let ns = es
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = es.name_any();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let existing = secrets.get_opt(&secret::target_name(es)).await?;
+    Ok(Observed {
+        object_key: format!("{ns}/{name}"),
+        labels: EsLabels {
+            namespace: ns,
+            name,
+        },
+        current_rv: secret::resource_version(&es.metadata),
+        uid: es.metadata.uid.clone().unwrap_or_default(),
+        existing,
+        secrets,
+    })
+}
+
+/// Fetch, decide, act: the part of a reconcile whose failure is reported in the status.
+async fn sync(
+    ctx: &Context,
+    es: &ExternalSecret,
+    seen: &Observed,
+    store: &stores::ResolvedStore,
+    schedule: &Schedule,
+) -> Result<Synced, SyncError> {
+    let answers = fetch(ctx, es, store, schedule).await?;
+    let fetched = plan::assemble(es, &answers)?;
+    let owner = Owner {
+        namespace: &seen.labels.namespace,
+        name: &seen.labels.name,
+        uid: &seen.uid,
+    };
+    let (write, synced) = plan::after_fetch(es, &owner, fetched, seen.existing.as_ref())?;
+    act(&seen.secrets, write).await?;
+    Ok(synced)
+}
+
+/// The only writes to the target Secret.
+async fn act(secrets: &Api<Secret>, write: Write) -> Result<(), kube::Error> {
+    match write {
+        Write::Create(s) => secrets.create(&PostParams::default(), &s).await.map(drop),
+        Write::Replace(s) => secrets
+            .replace(&s.name_any(), &PostParams::default(), &s)
+            .await
+            .map(drop),
+        Write::Delete(name) => secrets
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map(drop),
+        Write::Nothing => Ok(()),
+    }
+}
+
+/// Reads every value the object asks for through the shared cache; answers come back keyed
+/// by what was asked.
 async fn fetch(
     ctx: &Context,
     es: &ExternalSecret,
     store: &stores::ResolvedStore,
-    interval: Duration,
-    force: bool,
-) -> Result<Fetched, SyncError> {
+    schedule: &Schedule,
+) -> Result<Answers, SyncError> {
     let sc = ctx
         .stores
         .client_for(&ctx.client, store, &ctx.options, &ctx.metrics, &ctx.cache)
         .await?;
     let provider = sc.provider.as_ref();
-    let deletion = es.spec.target.deletion_policy;
-    // A `0` interval means fetch once: never serve it from another object's fetch.
-    let max_age = if interval.is_zero() {
-        Duration::ZERO
-    } else {
-        interval
-    };
-
-    // Every single-value read of this object goes through the cache in one batch.
-    let mut refs: Vec<ValueRef> = Vec::new();
-    for d in &es.spec.data {
-        refs.push(ValueRef {
-            key: d.remote_ref.key.clone(),
-            version: d.remote_ref.version.clone(),
-            metadata: d.remote_ref.metadata_policy == MetadataPolicy::Fetch,
-        });
-    }
-    for df in &es.spec.data_from {
-        if let Some(x) = &df.extract {
-            refs.push(ValueRef {
-                key: x.key.clone(),
-                version: x.version.clone(),
-                metadata: x.metadata_policy == MetadataPolicy::Fetch,
-            });
-        }
-    }
+    let refs = plan::value_refs(es);
     let results = ctx
         .cache
-        .get_many(&sc.cache_key, provider, &refs, max_age, force)
+        .get_many(
+            &sc.cache_key,
+            provider,
+            &refs,
+            schedule.interval,
+            schedule.force,
+        )
         .await;
     let hits = results.iter().filter(|(_, s)| *s == Served::Cache).count();
     if hits > 0 {
@@ -196,113 +278,46 @@ async fn fetch(
             })
             .inc_by(hits as u64);
     }
-    let mut results = results.into_iter().map(|(r, _)| r);
-    let mut missing = 0usize;
-    let mut total = 0usize;
-
-    let mut out = SecretMap::new();
-    // dataFrom first, in order; data entries override.
-    let mut data_results = Vec::new();
-    for _ in &es.spec.data {
-        data_results.push(results.next());
-    }
-    for df in &es.spec.data_from {
-        total += 1;
-        let mut part = if let Some(x) = &df.extract {
-            match results.next() {
-                Some(Ok(v)) => {
-                    let mut m = data::extract_map(&x.key, &v, x.property.as_deref())?;
-                    for (k, val) in std::mem::take(&mut m) {
-                        let decoded = data::decode(&k, val, x.decoding_strategy)?;
-                        m.insert(k, decoded);
-                    }
-                    m
-                }
-                Some(Err(ProviderError::NotFound(msg))) => {
-                    missing += 1;
-                    if deletion == DeletionPolicy::Retain {
-                        return Err(ProviderError::NotFound(msg).into());
-                    }
-                    SecretMap::new()
-                }
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(ProviderError::Other("missing result".into()).into()),
-            }
-        } else if let Some(f) = &df.find {
-            let q = FindQuery {
-                path: f.path.clone(),
-                name_regexp: f.name.as_ref().and_then(|n| n.regexp.clone()),
-                tags: f.tags.clone(),
-            };
-            // A find is one more shared value: the whole result, keyed by the query.
-            let query_key = ValueRef {
-                key: format!(
-                    "\u{0}find:{}\u{0}{}\u{0}{}",
-                    q.path.as_deref().unwrap_or_default(),
-                    q.name_regexp.as_deref().unwrap_or_default(),
-                    serde_json::to_string(&q.tags).unwrap_or_default()
-                ),
-                version: None,
-                metadata: false,
-            };
-            let (shared, _) = ctx
-                .cache
-                .get_or_fetch(&sc.cache_key, query_key, max_age, force, async {
-                    let found = provider.find(&q).await?;
+    let mut answers = Answers {
+        values: refs
+            .into_iter()
+            .zip(results.into_iter().map(|(r, _)| r))
+            .collect(),
+        ..Answers::default()
+    };
+    for query in plan::find_queries(es) {
+        // A find is one more shared value: the whole result, keyed by the query.
+        let (shared, _) = ctx
+            .cache
+            .get_or_fetch(
+                &sc.cache_key,
+                find_cache_key(&query),
+                schedule.interval,
+                schedule.force,
+                async {
+                    let found = provider.find(&query).await?;
                     encode_map(&found)
-                })
-                .await;
-            let found = decode_map(&shared?)?;
-            if found.is_empty() {
-                missing += 1;
-            }
-            let mut m = SecretMap::new();
-            for (k, v) in found {
-                // ESO's default key conversion: characters a Secret key cannot hold become `_`.
-                let key: String = k
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || "-._".contains(c) {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let decoded = data::decode(&key, v, f.decoding_strategy)?;
-                m.insert(key, decoded);
-            }
-            m
-        } else {
-            SecretMap::new()
-        };
-        part = data::rewrite_keys(part, &df.rewrite)?;
-        out.extend(part);
+                },
+            )
+            .await;
+        let found = shared.and_then(|bytes| decode_map(&bytes));
+        answers.found.insert(query, found);
     }
-    for (d, r) in es.spec.data.iter().zip(data_results) {
-        total += 1;
-        match r {
-            Some(Ok(v)) => {
-                let selected =
-                    data::select_property(&d.remote_ref.key, &v, d.remote_ref.property.as_deref())?;
-                let decoded =
-                    data::decode(&d.secret_key, selected, d.remote_ref.decoding_strategy)?;
-                out.insert(d.secret_key.clone(), decoded);
-            }
-            Some(Err(ProviderError::NotFound(msg))) => {
-                missing += 1;
-                if deletion == DeletionPolicy::Retain {
-                    return Err(ProviderError::NotFound(msg).into());
-                }
-            }
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(ProviderError::Other("missing result".into()).into()),
-        }
+    Ok(answers)
+}
+
+/// The cache address of a `find` result: a key no provider value can have.
+fn find_cache_key(q: &super::provider::FindQuery) -> ValueRef {
+    ValueRef {
+        key: format!(
+            "\u{0}find:{}\u{0}{}\u{0}{}",
+            q.path.as_deref().unwrap_or_default(),
+            q.name_regexp.as_deref().unwrap_or_default(),
+            serde_json::to_string(&q.tags).unwrap_or_default()
+        ),
+        version: None,
+        metadata: false,
     }
-    Ok(Fetched {
-        data: out,
-        all_missing: total > 0 && missing == total,
-    })
 }
 
 /// A find result as one cacheable value: JSON of name → base64 value.
@@ -338,275 +353,69 @@ fn decode_map(bytes: &[u8]) -> Result<SecretMap, ProviderError> {
     Ok(out)
 }
 
-async fn publish(ctx: &Context, es: &ExternalSecret, warning: bool, reason: &str, note: String) {
-    let Some(recorder) = &ctx.recorder else {
-        return;
-    };
-    let ev = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_string(),
-        note: Some(note),
-        action: "Sync".into(),
-        secondary: None,
-    };
-    // Events are best effort: a slow API server must not hold up the sync.
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        recorder.publish(&ev, &es.object_ref(&())),
-    )
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "publishing event failed"),
-        Err(_) => tracing::debug!("publishing event timed out"),
-    }
-}
-
-async fn write_status(
-    api: &Api<ExternalSecret>,
-    name: &str,
-    status: &ExternalSecretStatus,
-) -> Result<(), kube::Error> {
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
-}
-
-/// Reconciles one ExternalSecret. Provider and template failures are reported in the status
-/// (and retried with backoff); only Kubernetes API failures are returned as errors.
-pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let ns = es
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = es.name_any();
-    if es.metadata.deletion_timestamp.is_some() {
-        // Owned Secrets go with the owner reference; others are kept, as ESO does.
-        return Ok(Action::await_change());
-    }
-    let labels = EsLabels {
-        namespace: ns.clone(),
-        name: name.clone(),
-    };
-    let object_key = format!("{ns}/{name}");
-    let es_api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), &ns);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let status = es.status.clone().unwrap_or_default();
-    let current_rv = secret::resource_version(&es.metadata);
-    let now = SystemTime::now();
-    let now_text = rfc3339(now);
-    let attempt = Attempt {
-        ctx: &ctx,
-        es: &es,
-        api: &es_api,
-        status: &status,
-        object_key: &object_key,
-        current_rv: &current_rv,
-        now_text: &now_text,
-    };
-
-    let interval = match schedule::refresh_interval(es.spec.refresh_interval.as_deref()) {
-        Ok(i) => i,
-        Err(e) => {
-            return attempt.fail(Duration::ZERO, SyncError::from(e)).await;
-        }
-    };
-    if let Err(e) = secret::validate(&es) {
-        return attempt.fail(interval, e.into()).await;
-    }
-
-    let target = secret::target_name(&es);
-    let existing = secrets.get_opt(&target).await?;
-    let since_last_sync = status
-        .refresh_time
-        .as_deref()
-        .and_then(parse_rfc3339)
-        .map(|t| now.duration_since(t).unwrap_or(Duration::ZERO));
-    let jitter = schedule::jitter_for(
-        es.metadata.uid.as_deref().unwrap_or(object_key.as_str()),
-        interval,
-    );
-    let decision = schedule::decide_refresh(&RefreshInput {
-        policy: es.spec.refresh_policy.unwrap_or_default(),
-        interval,
-        synced_resource_version: status.synced_resource_version.as_deref(),
-        current_resource_version: &current_rv,
-        since_last_sync,
-        target_valid: secret::target_is_valid(&es, existing.as_ref()),
-        jitter,
-    });
-    // Only a change after a sync (spec edit, force-sync annotation) bypasses the shared
-    // cache; a new object may reuse a value another object fetched within its window.
-    let changed = status
-        .synced_resource_version
-        .as_deref()
-        .is_some_and(|rv| rv != current_rv);
-    match decision {
-        RefreshDecision::Never => return Ok(Action::await_change()),
-        RefreshDecision::After(d) => return Ok(Action::requeue(d)),
-        RefreshDecision::Now => {}
-    }
-    // In error state, wait out the backoff whatever woke us (our own status write included),
-    // unless the object itself changed.
-    if let Some(f) = ctx
-        .failure(&object_key)
-        .filter(|f| f.resource_version == current_rv)
-    {
-        let wait = schedule::error_backoff(f.count, interval);
-        let elapsed = f.at.elapsed();
-        if elapsed < wait {
-            return Ok(Action::requeue(wait - elapsed));
-        }
-    }
-
-    let store = match stores::resolve_store(&ctx.client, &es).await {
-        Ok(s) => s,
-        Err(e) => {
-            return attempt.fail(interval, e.into()).await;
-        }
-    };
-    if store
-        .spec
-        .controller
-        .as_deref()
-        .is_some_and(|c| !c.is_empty() && c != ctx.controller_class)
-    {
-        return Ok(Action::await_change());
-    }
-
-    ctx.metrics.sync_calls.get_or_create(&labels).inc();
-    let uid = es.metadata.uid.clone().unwrap_or_default();
-    let owner = Owner {
-        namespace: &ns,
-        name: &name,
-        uid: &uid,
-    };
-    // (reason, message, event reason when the Secret changed)
-    let outcome: Result<(&str, String, Option<&str>), SyncError> = async {
-        let fetched = fetch(&ctx, &es, &store, interval, changed).await?;
-        if fetched.all_missing && fetched.data.is_empty() {
-            match es.spec.target.deletion_policy {
-                DeletionPolicy::Delete => {
-                    if existing.is_some() {
-                        secrets.delete(&target, &DeleteParams::default()).await?;
-                    }
-                    return Ok((
-                        secret::REASON_DELETED,
-                        "secret deleted due to DeletionPolicy".to_string(),
-                        existing.is_some().then_some("Deleted"),
-                    ));
-                }
-                DeletionPolicy::Merge => {
-                    if let Some(mut s) = existing.clone() {
-                        let keys = secret::spec_keys(&es);
-                        if let Some(d) = s.data.as_mut() {
-                            d.retain(|k, _| !keys.contains(k));
-                        }
-                        secrets.replace(&target, &PostParams::default(), &s).await?;
-                    }
-                    return Ok((
-                        secret::REASON_DELETED,
-                        "provider data removed from the secret due to DeletionPolicy".to_string(),
-                        existing.is_some().then_some("Updated"),
-                    ));
-                }
-                DeletionPolicy::Retain => {}
-            }
-        }
-        let rendered = secret::apply_template(fetched.data, es.spec.target.template.as_ref())?;
-        match secret::plan_write(&es, &owner, rendered, existing.as_ref())? {
-            WritePlan::Create(s) => {
-                secrets.create(&PostParams::default(), &s).await?;
-                Ok((
-                    secret::REASON_SYNCED,
-                    "secret synced".to_string(),
-                    Some("Created"),
-                ))
-            }
-            WritePlan::Replace(s) => {
-                secrets.replace(&target, &PostParams::default(), &s).await?;
-                Ok((
-                    secret::REASON_SYNCED,
-                    "secret synced".to_string(),
-                    Some("Updated"),
-                ))
-            }
-            WritePlan::Unchanged | WritePlan::Nothing => {
-                Ok((secret::REASON_SYNCED, "secret synced".to_string(), None))
-            }
-            WritePlan::MissingForMerge => Err(SyncError::MissingForMerge(target.clone())),
-        }
-    }
-    .await;
-
-    let result = match outcome {
-        Ok((reason, message, event)) => {
-            ctx.clear_failure(&object_key);
-            let mut new_status = status.clone();
-            new_status.conditions = secret::set_ready(
-                &status.conditions,
-                reason == secret::REASON_SYNCED,
-                reason,
-                &message,
-                &now_text,
-            );
-            new_status.refresh_time = Some(now_text.clone());
-            new_status.synced_resource_version = Some(current_rv.clone());
-            new_status.binding = Some(LocalObjectReference {
-                name: target.clone(),
-            });
-            write_status(&es_api, &name, &new_status).await?;
-            ctx.metrics
-                .condition(&ns, &name, reason == secret::REASON_SYNCED);
-            tracing::info!(namespace = %ns, name = %name, reason, "external secret synced");
-            // Events only when the Secret changed, not on every refresh.
-            if let Some(event) = event {
-                publish(&ctx, &es, false, event, message).await;
-            }
-            let policy = es.spec.refresh_policy.unwrap_or_default();
-            if interval.is_zero() || policy != crds::external_secrets::RefreshPolicy::Periodic {
-                Ok(Action::await_change())
-            } else {
-                Ok(Action::requeue(interval + jitter))
-            }
-        }
-        Err(e) => attempt.fail(interval, e).await,
-    };
-    ctx.metrics
-        .reconcile_duration
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    result
-}
-
-/// What one reconcile knows about its object, so that a failure is recorded the same way from
-/// every step.
+/// The report phase of one reconcile: what it knows about its object, so that successes and
+/// failures are recorded the same way from every step.
 struct Attempt<'a> {
     ctx: &'a Context,
     es: &'a ExternalSecret,
-    api: &'a Api<ExternalSecret>,
-    status: &'a ExternalSecretStatus,
     object_key: &'a str,
     current_rv: &'a str,
     now_text: &'a str,
 }
 
 impl Attempt<'_> {
+    fn api(&self) -> Api<ExternalSecret> {
+        let ns = self.es.namespace().unwrap_or_default();
+        Api::namespaced(self.ctx.client.clone(), &ns)
+    }
+
+    fn status(&self) -> ExternalSecretStatus {
+        self.es.status.clone().unwrap_or_default()
+    }
+
+    /// Records a sync that went through: Ready, refresh time, binding, metric, event when the
+    /// Secret changed, and the next periodic refresh.
+    async fn succeed(&self, schedule: &Schedule, synced: Synced) -> Result<Action, Error> {
+        let (ctx, es) = (self.ctx, self.es);
+        let (ns, name) = (es.namespace().unwrap_or_default(), es.name_any());
+        ctx.clear_failure(self.object_key);
+        let status = self.status();
+        let mut new_status = status.clone();
+        let reason = synced.condition_reason();
+        new_status.conditions = secret::set_ready(
+            &status.conditions,
+            synced.ready(),
+            reason,
+            synced.message(),
+            self.now_text,
+        );
+        new_status.refresh_time = Some(self.now_text.to_string());
+        new_status.synced_resource_version = Some(self.current_rv.to_string());
+        new_status.binding = Some(LocalObjectReference {
+            name: secret::target_name(es),
+        });
+        report::patch_status(&self.api(), &name, &new_status).await?;
+        ctx.metrics.condition(&ns, &name, synced.ready());
+        tracing::info!(namespace = %ns, name = %name, reason, "external secret synced");
+        if let Some(reason) = synced.event_reason() {
+            let note = Note {
+                warning: false,
+                reason: reason.into(),
+                message: synced.message().into(),
+                action: "Sync",
+            };
+            report::publish(ctx.recorder.as_ref(), es, note).await;
+        }
+        Ok(plan::requeue_after_sync(es, schedule)
+            .map_or_else(Action::await_change, Action::requeue))
+    }
+
     /// Records a failed sync: Ready=False with the error text, the last good Secret untouched,
     /// and a retry after the capped backoff.
     async fn fail(&self, interval: Duration, err: SyncError) -> Result<Action, Error> {
-        let (ctx, es, status) = (self.ctx, self.es, self.status);
-        let ns = es.namespace().unwrap_or_default();
-        let name = es.name_any();
-        let (reason, message) = match &err {
-            SyncError::MissingForMerge(_) => (secret::REASON_MISSING, err.to_string()),
-            _ => (secret::REASON_ERROR, err.to_string()),
-        };
+        let (ctx, es) = (self.ctx, self.es);
+        let (ns, name) = (es.namespace().unwrap_or_default(), es.name_any());
+        let message = err.to_string();
         let failures = ctx.record_failure(self.object_key, self.current_rv);
         ctx.metrics
             .sync_errors
@@ -617,13 +426,25 @@ impl Attempt<'_> {
             .inc();
         ctx.metrics.condition(&ns, &name, false);
         tracing::warn!(namespace = %ns, name = %name, error = %message, failures, "external secret sync failed");
+        let status = self.status();
         let mut new_status = status.clone();
-        new_status.conditions =
-            secret::set_ready(&status.conditions, false, reason, &message, self.now_text);
-        if new_status != *status {
-            write_status(self.api, &name, &new_status).await?;
+        new_status.conditions = secret::set_ready(
+            &status.conditions,
+            false,
+            err.condition_reason(),
+            &message,
+            self.now_text,
+        );
+        if new_status != status {
+            report::patch_status(&self.api(), &name, &new_status).await?;
         }
-        publish(ctx, es, true, "UpdateFailed", message).await;
+        let note = Note {
+            warning: true,
+            reason: "UpdateFailed".into(),
+            message,
+            action: "Sync",
+        };
+        report::publish(ctx.recorder.as_ref(), es, note).await;
         Ok(Action::requeue(schedule::error_backoff(failures, interval)))
     }
 }

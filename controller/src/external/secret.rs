@@ -15,7 +15,7 @@ use sha3::{Digest, Sha3_224};
 use zeroize::Zeroizing;
 
 use super::data::{SecretMap, validate_key};
-use super::template::{TemplateError, render};
+use templating::{TemplateError, render};
 
 pub const MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
 pub const DATA_HASH_ANNOTATION: &str = "reconcile.external-secrets.io/data-hash";
@@ -357,6 +357,15 @@ pub fn spec_keys(es: &ExternalSecret) -> Vec<String> {
         keys.extend(t.data.keys().cloned());
     }
     keys
+}
+
+/// `existing` without `keys`: what `deletionPolicy: Merge` leaves when the provider data is gone.
+pub fn without_keys(existing: &Secret, keys: &[String]) -> Secret {
+    let mut s = existing.clone();
+    if let Some(d) = s.data.as_mut() {
+        d.retain(|k, _| !keys.contains(k));
+    }
+    s
 }
 
 /// Sets the Ready condition, keeping `lastTransitionTime` when the status does not change.

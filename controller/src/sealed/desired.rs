@@ -332,11 +332,60 @@ pub fn immutable_conflict(existing: &Secret, desired: &Secret) -> Option<String>
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Synced,
-    /// reason (`UnsealFailed`, `Unmanaged`, `UpdateFailed`) and a message without secret values.
+    /// A reason and a message without secret values.
     Failed {
-        reason: &'static str,
+        reason: FailReason,
         message: String,
     },
+}
+
+/// Why a SealedSecret did not sync. Each reason decides its condition reason, event, metric
+/// label and retry, so a new reason cannot fall into a catch-all arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The Secret exists and is not ours (no owner reference, no managed/patch annotation).
+    Unmanaged,
+    /// No key could decrypt, or the template failed.
+    UnsealFailed,
+    /// Writing the Secret failed (API error, immutable Secret).
+    UpdateFailed,
+}
+
+impl FailReason {
+    /// `status.conditions[].reason`, as Bitnami writes it.
+    pub fn condition_reason(self) -> &'static str {
+        match self {
+            FailReason::Unmanaged => "Unmanaged",
+            FailReason::UnsealFailed => "UnsealFailed",
+            FailReason::UpdateFailed => "UpdateFailed",
+        }
+    }
+
+    /// Event reason, as Bitnami publishes it.
+    pub fn event_reason(self) -> &'static str {
+        match self {
+            FailReason::UnsealFailed => "ErrUnsealFailed",
+            FailReason::Unmanaged | FailReason::UpdateFailed => "ErrUpdateFailed",
+        }
+    }
+
+    /// `reason` label of `sealed_secrets_controller_unseal_errors_total`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            FailReason::Unmanaged => "unmanaged",
+            FailReason::UnsealFailed => "unseal",
+            FailReason::UpdateFailed => "update",
+        }
+    }
+
+    /// When to look again without a watch event: a foreign Secret may be annotated later and
+    /// is not watched; undecryptable objects wait for a spec change or a key change.
+    pub fn retry_after(self) -> Option<std::time::Duration> {
+        match self {
+            FailReason::Unmanaged => Some(std::time::Duration::from_secs(300)),
+            FailReason::UnsealFailed | FailReason::UpdateFailed => None,
+        }
+    }
 }
 
 /// The status to write, or `None` when the current one already says it (no API call).
@@ -350,9 +399,11 @@ pub fn next_status(
         previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"));
     let (status, reason, message) = match outcome {
         Outcome::Synced => ("True", None, None),
-        Outcome::Failed { reason, message } => {
-            ("False", Some(reason.to_string()), Some(message.clone()))
-        }
+        Outcome::Failed { reason, message } => (
+            "False",
+            Some(reason.condition_reason().to_string()),
+            Some(message.clone()),
+        ),
     };
     let unchanged = previous_condition
         .is_some_and(|c| c.status == status && c.reason == reason && c.message == message)

@@ -6,15 +6,16 @@ use std::time::Duration;
 use crds::SealedSecret;
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::ResourceExt as _;
+use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::watcher;
-use kube::{Resource as _, ResourceExt as _};
 
-use super::desired::{self, ANNOTATION_KEY, Outcome, Plan, WriteMode};
+use super::desired::{self, ANNOTATION_KEY, FailReason, Outcome, Plan, WriteMode};
 use super::keyring::KeyRing;
 use super::metrics::{ConditionLabels, SealedMetrics};
+use crate::report::{self, Note};
 
 /// What every reconcile needs.
 pub struct Context {
@@ -37,13 +38,6 @@ pub enum ReconcileError {
     Kube(#[from] kube::Error),
     #[error("unsealing was interrupted: {0}")]
     Interrupted(String),
-}
-
-fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Decrypts and writes; the Secret is left untouched on any failure.
@@ -77,7 +71,7 @@ async fn unseal_and_write(
         Err(e) => {
             ctx.metrics.rsa_operations.inc_by(keys.len() as u64);
             return Ok(Outcome::Failed {
-                reason: "UnsealFailed",
+                reason: FailReason::UnsealFailed,
                 message: e.to_string(),
             });
         }
@@ -90,7 +84,7 @@ async fn unseal_and_write(
     if let Some(conflict) = existing.and_then(|e| desired::immutable_conflict(e, &secret)) {
         sealing::secret::wipe_secret(&mut secret);
         return Ok(Outcome::Failed {
-            reason: "UpdateFailed",
+            reason: FailReason::UpdateFailed,
             message: conflict,
         });
     }
@@ -134,7 +128,7 @@ pub async fn reconcile(
         }
         Plan::Refuse(message) => (
             Outcome::Failed {
-                reason: "Unmanaged",
+                reason: FailReason::Unmanaged,
                 message,
             },
             false,
@@ -148,7 +142,7 @@ pub async fn reconcile(
                         &sealed,
                         &ctx,
                         &Outcome::Failed {
-                            reason: "UpdateFailed",
+                            reason: FailReason::UpdateFailed,
                             message: e.to_string(),
                         },
                         true,
@@ -161,23 +155,14 @@ pub async fn reconcile(
         }
     };
     if let Outcome::Failed { reason, .. } = &outcome {
-        let metric_reason = match *reason {
-            "Unmanaged" => "unmanaged",
-            "UpdateFailed" => "update",
-            _ => "unseal",
-        };
-        ctx.metrics.error(metric_reason, &namespace);
+        ctx.metrics.error(reason.metric_label(), &namespace);
     }
     report(&sealed, &ctx, &outcome, wrote).await;
     Ok(match outcome {
         Outcome::Synced => Action::await_change(),
-        // A foreign Secret may be annotated later; it is not watched, so look again.
-        Outcome::Failed {
-            reason: "Unmanaged",
-            ..
-        } => Action::requeue(Duration::from_secs(300)),
-        // Undecryptable objects wait for a spec change or a key change (reconcile-all).
-        Outcome::Failed { .. } => Action::await_change(),
+        Outcome::Failed { reason, .. } => reason
+            .retry_after()
+            .map_or_else(Action::await_change, Action::requeue),
     })
 }
 
@@ -200,49 +185,36 @@ async fn report(sealed: &SealedSecret, ctx: &Context, outcome: &Outcome, wrote: 
             ss_app_kubernetes_io_instance: instance,
         })
         .set(condition_value);
-    let event = match outcome {
+    let note = match outcome {
         Outcome::Synced => {
             if wrote {
                 tracing::info!(%namespace, %name, "SealedSecret unsealed");
             }
-            wrote.then(|| Event {
-                type_: EventType::Normal,
+            wrote.then(|| Note {
+                warning: false,
                 reason: "Unsealed".into(),
-                note: Some("SealedSecret unsealed successfully".into()),
-                action: "Unseal".into(),
-                secondary: None,
+                message: "SealedSecret unsealed successfully".into(),
+                action: "Unseal",
             })
         }
         Outcome::Failed { reason, message } => {
-            tracing::warn!(%namespace, %name, reason, %message, "SealedSecret not synced");
-            Some(Event {
-                type_: EventType::Warning,
-                reason: if *reason == "UnsealFailed" {
-                    "ErrUnsealFailed"
-                } else {
-                    "ErrUpdateFailed"
-                }
-                .into(),
-                note: Some(message.clone()),
-                action: "Unseal".into(),
-                secondary: None,
+            tracing::warn!(%namespace, %name, reason = reason.condition_reason(), %message, "SealedSecret not synced");
+            Some(Note {
+                warning: true,
+                reason: reason.event_reason().into(),
+                message: message.clone(),
+                action: "Unseal",
             })
         }
     };
-    if let (Some(recorder), Some(event)) = (&ctx.recorder, event)
-        && let Err(e) = recorder.publish(&event, &sealed.object_ref(&())).await
-    {
-        tracing::debug!(error = %e, "cannot publish event");
+    if let Some(note) = note {
+        report::publish(ctx.recorder.as_ref(), sealed, note).await;
     }
     if ctx.update_status
-        && let Some(status) = desired::next_status(sealed, outcome, &now_rfc3339())
+        && let Some(status) = desired::next_status(sealed, outcome, &report::now_rfc3339())
     {
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = serde_json::json!({ "status": status });
-        if let Err(e) = api
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
+        if let Err(e) = report::patch_status(&api, &name, &status).await {
             ctx.metrics.error("status", &namespace);
             tracing::warn!(%namespace, %name, error = %e, "cannot update status");
         }

@@ -41,7 +41,7 @@ impl ValueRef {
 }
 
 /// `dataFrom.find`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FindQuery {
     pub path: Option<String>,
     pub name_regexp: Option<String>,
