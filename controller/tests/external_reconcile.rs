@@ -410,7 +410,7 @@ async fn unknown_provider_and_cluster_store_conditions() {
 
 #[tokio::test]
 async fn store_status_reports_valid_and_invalid_providers() {
-    use controller::external::stores_status::reconcile_secret_store;
+    use controller::external::store_status::reconcile_secret_store;
     let env = Env::new().await;
     env.stores()
         .create(&PostParams::default(), &store(&[("a", "b")]))
@@ -697,4 +697,102 @@ async fn run_returns_after_shutdown_within_the_grace_period() {
     .expect("run returns after shutdown")
     .unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+/// The tenant boundary on every path that reads from a namespace: a ClusterSecretStore being
+/// validated (no ExternalSecret) must name the namespace of each ref; a SecretStore reads only
+/// its own namespace whatever a ref names.
+#[tokio::test]
+async fn every_auth_ref_respects_the_store_namespace_rule() {
+    use controller::external::stores::ResolvedStore;
+    let env = Env::new().await;
+    let token: Secret = serde_yaml::from_str(
+        "metadata: {name: vault-token, namespace: app}\ndata: {token: dG9r}\n",
+    )
+    .unwrap();
+    env.secrets()
+        .create(&PostParams::default(), &token)
+        .await
+        .unwrap();
+    let spec = |provider: &str| -> crds::external_secrets::StoreSpec {
+        serde_yaml::from_str(&format!("provider:\n{provider}")).unwrap()
+    };
+    let vault = |auth: &str, extra: &str| {
+        spec(&format!(
+            "  vault:\n    server: http://127.0.0.1:1\n    auth:\n{auth}{extra}"
+        ))
+    };
+    let token_ref = "      tokenSecretRef: {name: vault-token, key: token}\n";
+    let cases = [
+        ("auth Secret \"vault-token\"", vault(token_ref, "")),
+        (
+            "auth Secret \"approle\"",
+            vault(
+                "      appRole: {path: approle, roleId: r, secretRef: {name: approle, key: s}}\n",
+                "",
+            ),
+        ),
+        (
+            "service account \"vault-sa\"",
+            vault(
+                "      kubernetes: {mountPath: kubernetes, role: r, serviceAccountRef: {name: vault-sa}}\n",
+                "",
+            ),
+        ),
+        (
+            "service account \"irsa\"",
+            spec(
+                "  aws:\n    service: SecretsManager\n    region: eu-west-1\n    auth: {jwt: {serviceAccountRef: {name: irsa}}}\n",
+            ),
+        ),
+        (
+            "caProvider ConfigMap \"ca\"",
+            vault(
+                "      tokenSecretRef: {name: vault-token, key: token, namespace: app}\n",
+                "    caProvider: {type: ConfigMap, name: ca}\n",
+            ),
+        ),
+    ];
+    for (what, spec) in cases {
+        let cluster = ResolvedStore::standalone("ClusterSecretStore", None, "c".into(), spec);
+        let err = env
+            .ctx
+            .store_client(&cluster)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("invalid store: {what} of a ClusterSecretStore needs a namespace")
+        );
+    }
+
+    // A SecretStore naming another namespace still reads its own.
+    let namespaced = ResolvedStore::standalone(
+        "SecretStore",
+        Some("app".into()),
+        "s".into(),
+        spec(
+            "  aws:\n    service: SecretsManager\n    region: eu-west-1\n    auth: {jwt: {serviceAccountRef: {name: irsa, namespace: other}}}\n",
+        ),
+    );
+    let err = env
+        .ctx
+        .store_client(&namespaced)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("service account app/irsa not found"), "{err}");
+    let namespaced = ResolvedStore::standalone(
+        "SecretStore",
+        Some("app".into()),
+        "s".into(),
+        vault(
+            "      tokenSecretRef: {name: vault-token, key: token, namespace: other}\n",
+            "",
+        ),
+    );
+    assert!(env.ctx.store_client(&namespaced).await.is_ok());
 }

@@ -20,9 +20,11 @@ use super::data::SecretMap;
 use super::metrics::{EsLabels, Metrics};
 use super::plan::{self, Answers, DecisionError, Failure, Gate, Schedule, Synced, Write};
 use super::provider::{ProviderError, ValueRef};
+use super::registry::{ProviderOptions, StoreClient, StoreRegistry};
 use super::schedule;
 use super::secret::{self, Owner};
-use super::stores::{self, ProviderOptions, StoreError, StoreRegistry};
+use super::settings::Settings;
+use super::stores::{self, StoreError};
 use crate::report::{self, Note};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,21 +54,35 @@ impl Context {
     pub fn new(
         client: kube::Client,
         metrics: Metrics,
-        options: ProviderOptions,
-        controller_class: String,
+        settings: &Settings,
         recorder: Option<Recorder>,
-        cache_size: usize,
     ) -> Self {
         Context {
             client,
             stores: StoreRegistry::default(),
-            cache: Coalescer::new(cache_size),
+            cache: Coalescer::new(settings.cache_size),
             metrics,
-            options,
-            controller_class,
+            options: settings.provider.clone(),
+            controller_class: settings.controller_class.clone(),
             recorder,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The provider client of a store, built once per store configuration.
+    pub async fn store_client(
+        &self,
+        store: &stores::ResolvedStore,
+    ) -> Result<Arc<StoreClient>, StoreError> {
+        self.stores
+            .client_for(
+                &self.client,
+                store,
+                &self.options,
+                &self.metrics,
+                &self.cache,
+            )
+            .await
     }
 
     /// Failures recorded for this version of the object: count and time since the last one.
@@ -253,10 +269,7 @@ async fn fetch(
     store: &stores::ResolvedStore,
     schedule: &Schedule,
 ) -> Result<Answers, SyncError> {
-    let sc = ctx
-        .stores
-        .client_for(&ctx.client, store, &ctx.options, &ctx.metrics, &ctx.cache)
-        .await?;
+    let sc = ctx.store_client(store).await?;
     let provider = sc.provider.as_ref();
     let refs = plan::value_refs(es);
     let results = ctx
