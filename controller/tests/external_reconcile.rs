@@ -17,7 +17,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 
-const CANARY: &str = "CANARY-5f1e2d-never-log-me";
+const CANARY: &str = canary::CANARY;
 
 fn es_yaml(name: &str, extra: &str) -> ExternalSecret {
     serde_yaml::from_str(&format!(

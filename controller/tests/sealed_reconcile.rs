@@ -19,7 +19,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube_fake_client::ClientBuilder;
 use sealed_common::{Captured, key_config, key_ring, read, sealing_key};
 
-const CANARY: &str = "canary-5e1f-do-not-log";
+const CANARY: &str = canary::CANARY;
 
 fn with_uid(mut sealed: SealedSecret, uid: &str) -> SealedSecret {
     sealed.metadata.uid = Some(uid.into());

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use common::*;
 
-const CANARY: &str = "canary-7f3a9c-plaintext";
+const CANARY: &str = canary::CANARY;
 
 fn cert() -> String {
     fixture("keys/key1.crt").display().to_string()

@@ -40,7 +40,9 @@ pub fn run(mut cmd: Command, stdin: &str) -> Output {
     if let Err(e) = written {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
     }
-    child.wait_with_output().unwrap()
+    let output = child.wait_with_output().unwrap();
+    canary::assert_absent("kubeseal's stderr", &output.stderr);
+    output
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use common::*;
 
-const CANARY: &str = "CANARY-3f9e1c-do-not-print";
+const CANARY: &str = canary::CANARY;
 
 fn write(d: &Path, name: &str, content: &str) {
     let p = d.join(name);

@@ -99,7 +99,9 @@ pub fn ours(dir: &Path, args: &[&str], key_file: Option<&str>) -> Output {
     if let Some(k) = key_file {
         c.env("SOPS_AGE_KEY_FILE", fx(k));
     }
-    c.output().unwrap()
+    let out = c.output().unwrap();
+    canary::assert_absent("sops-plugin's stderr", &out.stderr);
+    out
 }
 
 pub fn ours_ok(dir: &Path, args: &[&str]) -> Vec<u8> {

@@ -1,0 +1,5 @@
+//! Fuzzing on stable Rust for every parser that reads tenant input. See `docs/fuzzing.md`.
+
+pub mod engine;
+pub mod mutate;
+pub mod targets;
