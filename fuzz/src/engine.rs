@@ -315,7 +315,12 @@ pub fn work(target: &'static Target, opts: &Options) -> anyhow::Result<()> {
             let shape = match outcome {
                 Ok(shape) => shape,
                 Err(message) => {
-                    if panics_seen.insert(message.clone()) {
+                    // Messages that differ only in positions or lengths are one finding.
+                    let folded: String = message
+                        .chars()
+                        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                        .collect();
+                    if panics_seen.insert(folded) {
                         let path = save_finding(&dir, "panic", &input)?;
                         std::fs::write(path.with_extension("txt"), &message)?;
                         println!(
