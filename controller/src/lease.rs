@@ -1,7 +1,14 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease: one replica reconciles and renews keys,
 //! every replica serves the HTTP API. A replica that stops hands the lease over at once.
+//!
+//! The rules are client-go's. A follower never compares the holder's `renewTime` with its own
+//! clock (clocks of two nodes may disagree by minutes, which would make two leaders): it takes
+//! the lease only when the record has not changed for a lease duration, measured on its own
+//! monotonic clock from when it first saw the record as it is. A leader keeps leading through
+//! failed renewals until the renew deadline, which is shorter than the lease duration, so that
+//! it has stopped before any follower can take over.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -15,14 +22,33 @@ pub struct LeaseConfig {
     pub namespace: String,
     /// This replica's identity (the pod name).
     pub identity: String,
+    /// How long followers wait, from when they last saw the lease record change, before taking
+    /// it over.
     pub lease_duration: Duration,
+    /// A leader that has not renewed for this long stops leading. Shorter than `lease_duration`.
+    pub renew_deadline: Duration,
+    /// Time between two tries to take or renew the lease.
     pub renew_every: Duration,
+}
+
+impl LeaseConfig {
+    /// client-go's defaults: 15 s lease, 10 s renew deadline, a try every 2 s.
+    pub fn new(name: String, namespace: String, identity: String) -> Self {
+        Self {
+            name,
+            namespace,
+            identity,
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            renew_every: Duration::from_secs(2),
+        }
+    }
 }
 
 /// What to do with the lease as it stands.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LeaseDecision {
-    /// Nobody holds it, or the holder stopped renewing: take it.
+    /// Nobody holds it, or the record has not changed for a lease duration: take it.
     Acquire,
     /// We hold it: renew.
     Renew,
@@ -30,30 +56,126 @@ pub enum LeaseDecision {
     Follow(String),
 }
 
-pub fn decide(lease: Option<&Lease>, identity: &str, now: Timestamp) -> LeaseDecision {
-    let Some(spec) = lease.and_then(|l| l.spec.as_ref()) else {
-        return LeaseDecision::Acquire;
-    };
-    let holder = spec.holder_identity.as_deref().unwrap_or("");
-    if holder.is_empty() {
-        return LeaseDecision::Acquire;
+/// The lease record as last read, and when (on this replica's monotonic clock) it was first seen
+/// as it is.
+type Observed = (Option<(LeaseSpec, Option<String>)>, Instant);
+
+/// One replica's view of the election.
+#[derive(Debug)]
+pub struct Elector {
+    config: LeaseConfig,
+    observed: Option<Observed>,
+    /// When the last renewal that succeeded was started.
+    renewed_at: Option<Instant>,
+}
+
+impl Elector {
+    pub fn new(mut config: LeaseConfig) -> Self {
+        if config.renew_deadline >= config.lease_duration {
+            let deadline = config.lease_duration * 2 / 3;
+            tracing::warn!(
+                ?deadline,
+                "the renew deadline must be shorter than the lease duration; using 2/3 of it"
+            );
+            config.renew_deadline = deadline;
+        }
+        Self {
+            config,
+            observed: None,
+            renewed_at: None,
+        }
     }
-    if holder == identity {
-        return LeaseDecision::Renew;
+
+    pub fn config(&self) -> &LeaseConfig {
+        &self.config
     }
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(15));
-    let expired = spec
-        .renew_time
-        .as_ref()
-        .is_none_or(|renewed| renewed.0.as_second() + duration < now.as_second());
-    if expired {
-        LeaseDecision::Acquire
-    } else {
-        LeaseDecision::Follow(holder.to_string())
+
+    /// Notes `lease` as read at `now` and decides what to do with it.
+    pub fn observe(&mut self, lease: Option<&Lease>, now: Instant) -> LeaseDecision {
+        let record = lease.map(|l| {
+            (
+                l.spec.clone().unwrap_or_default(),
+                l.metadata.resource_version.clone(),
+            )
+        });
+        let since = match self.observed.take() {
+            Some((seen, since)) if seen == record => since,
+            _ => now,
+        };
+        self.observed = Some((record, since));
+        let Some(spec) = lease.and_then(|l| l.spec.as_ref()) else {
+            return LeaseDecision::Acquire;
+        };
+        let holder = spec.holder_identity.as_deref().unwrap_or("");
+        if holder.is_empty() {
+            return LeaseDecision::Acquire;
+        }
+        if holder == self.config.identity {
+            return LeaseDecision::Renew;
+        }
+        let duration = spec
+            .lease_duration_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|&s| s > 0)
+            .map_or(self.config.lease_duration, Duration::from_secs);
+        if now.saturating_duration_since(since) >= duration {
+            LeaseDecision::Acquire
+        } else {
+            LeaseDecision::Follow(holder.to_string())
+        }
+    }
+
+    /// Reads the lease and takes or renews it when [`Elector::observe`] says so. Ok(true): we
+    /// hold it now. `now` is when the try started (the renewal is dated from there).
+    pub async fn try_once(&mut self, api: &Api<Lease>, now: Instant) -> Result<bool, kube::Error> {
+        let current = api.get_opt(&self.config.name).await?;
+        let decision = self.observe(current.as_ref(), now);
+        let Some(desired) = next_lease(current.as_ref(), &decision, &self.config, Timestamp::now())
+        else {
+            return Ok(false);
+        };
+        // resourceVersion makes two replicas racing for an expired lease safe: one gets a conflict.
+        let written = match current {
+            Some(_) => {
+                api.replace(&self.config.name, &PostParams::default(), &desired)
+                    .await?
+            }
+            None => api.create(&PostParams::default(), &desired).await?,
+        };
+        self.observe(Some(&written), now);
+        self.renewed_at = Some(now);
+        Ok(true)
+    }
+
+    /// Whether we lead after a try that ended at `now` with `outcome`. A failed try (API error,
+    /// conflict, time-out) keeps a leader leading until the renew deadline; a lease seen held by
+    /// another replica ends leading at once.
+    pub fn leading_after<E>(&mut self, outcome: &Result<bool, E>, now: Instant) -> bool {
+        match outcome {
+            Ok(true) => true,
+            Ok(false) => {
+                self.renewed_at = None;
+                false
+            }
+            Err(_) => self
+                .renewed_at
+                .is_some_and(|t| now.saturating_duration_since(t) < self.config.renew_deadline),
+        }
+    }
+
+    /// How long the next try may take: a leader must know before its renew deadline.
+    fn try_timeout(&self, now: Instant) -> Duration {
+        let deadline = self.config.renew_deadline;
+        self.renewed_at.map_or(deadline, |t| {
+            deadline
+                .saturating_sub(now.saturating_duration_since(t))
+                .max(Duration::from_millis(100))
+        })
     }
 }
 
-/// The lease as it should be written after `decision` (`None`: nothing to write).
+/// The lease as it should be written after `decision` (`None`: nothing to write). `now` is the
+/// wall-clock time written for other tools to read; no replica decides by it.
 pub fn next_lease(
     current: Option<&Lease>,
     decision: &LeaseDecision,
@@ -85,22 +207,9 @@ pub fn next_lease(
     Some(lease)
 }
 
-pub async fn try_once(api: &Api<Lease>, config: &LeaseConfig) -> Result<bool, kube::Error> {
-    let current = api.get_opt(&config.name).await?;
-    let now = Timestamp::now();
-    let decision = decide(current.as_ref(), &config.identity, now);
-    let Some(desired) = next_lease(current.as_ref(), &decision, config, now) else {
-        return Ok(false);
-    };
-    // resourceVersion makes two replicas racing for an expired lease safe: one gets a conflict.
-    match current {
-        Some(_) => {
-            api.replace(&config.name, &PostParams::default(), &desired)
-                .await?
-        }
-        None => api.create(&PostParams::default(), &desired).await?,
-    };
-    Ok(true)
+/// This replica's monotonic clock; tokio's, so that tests can run it paused.
+fn monotonic_now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// Keeps trying to lead; `leader` says whether we do. On `shutdown`, releases the lease.
@@ -111,27 +220,36 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    let mut elector = Elector::new(config);
     tokio::pin!(shutdown);
     loop {
-        let leading = match try_once(&api, &config).await {
-            Ok(leading) => leading,
-            Err(e) => {
-                tracing::debug!(error = %e, "lease update failed");
-                false
-            }
+        let started = monotonic_now();
+        let outcome = match tokio::time::timeout(
+            elector.try_timeout(started),
+            elector.try_once(&api, started),
+        )
+        .await
+        {
+            Ok(Ok(held)) => Ok(held),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the Kubernetes API did not answer in time".to_string()),
         };
+        if let Err(e) = &outcome {
+            tracing::debug!(error = %e, "lease update failed");
+        }
+        let leading = elector.leading_after(&outcome, monotonic_now());
         if *leader.borrow() != leading {
-            tracing::info!(leading, identity = %config.identity, "leadership changed");
+            tracing::info!(leading, identity = %elector.config().identity, "leadership changed");
             let _ = leader.send(leading);
         }
         tokio::select! {
             () = &mut shutdown => break,
-            () = tokio::time::sleep(config.renew_every) => {}
+            () = tokio::time::sleep(elector.config().renew_every) => {}
         }
     }
     if *leader.borrow() {
         let _ = leader.send(false);
-        release(&api, &config).await;
+        release(&api, elector.config()).await;
     }
 }
 
@@ -158,44 +276,61 @@ mod tests {
     use super::*;
 
     fn config(identity: &str) -> LeaseConfig {
-        LeaseConfig {
-            name: "l".into(),
-            namespace: "ns".into(),
-            identity: identity.into(),
-            lease_duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(5),
-        }
+        LeaseConfig::new("l".into(), "ns".into(), identity.into())
     }
 
-    fn held_by(holder: &str, renewed: Timestamp) -> Lease {
-        next_lease(None, &LeaseDecision::Acquire, &config(holder), renewed).unwrap_or_default()
+    fn held_by(holder: &str, renewed: Timestamp, version: &str) -> Lease {
+        let mut lease =
+            next_lease(None, &LeaseDecision::Acquire, &config(holder), renewed).unwrap_or_default();
+        lease.metadata.resource_version = Some(version.into());
+        lease
     }
 
     #[test]
-    fn a_live_lease_is_followed_an_expired_or_released_one_taken() {
-        let t0 = Timestamp::from_second(1_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let later = |s: i64| Timestamp::from_second(t0.as_second() + s).unwrap_or(t0);
-        assert_eq!(decide(None, "a", t0), LeaseDecision::Acquire);
-        let lease = held_by("a", t0);
-        assert_eq!(decide(Some(&lease), "a", later(5)), LeaseDecision::Renew);
+    fn a_lease_expires_a_lease_duration_after_its_record_last_changed_here() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // Written by a holder whose clock is an hour behind, then by one an hour ahead.
+        let behind = Timestamp::now() - s(3600);
+        let ahead = Timestamp::now() + s(3600);
+        let mut b = Elector::new(config("b"));
+        assert_eq!(b.observe(None, t0), LeaseDecision::Acquire);
+        let lease = held_by("a", behind, "1");
         assert_eq!(
-            decide(Some(&lease), "b", later(10)),
+            b.observe(Some(&lease), t0),
             LeaseDecision::Follow("a".into())
         );
-        assert_eq!(decide(Some(&lease), "b", later(16)), LeaseDecision::Acquire);
+        assert_eq!(
+            b.observe(Some(&lease), t0 + s(14)),
+            LeaseDecision::Follow("a".into())
+        );
+        let renewed = held_by("a", ahead, "2");
+        assert_eq!(
+            b.observe(Some(&renewed), t0 + s(14)),
+            LeaseDecision::Follow("a".into()),
+            "a renewal restarts the wait"
+        );
+        assert_eq!(
+            b.observe(Some(&renewed), t0 + s(28)),
+            LeaseDecision::Follow("a".into())
+        );
+        assert_eq!(
+            b.observe(Some(&renewed), t0 + s(29)),
+            LeaseDecision::Acquire
+        );
+
+        let mut a = Elector::new(config("a"));
+        assert_eq!(a.observe(Some(&renewed), t0), LeaseDecision::Renew);
         let mut released = lease.clone();
         if let Some(spec) = released.spec.as_mut() {
             spec.holder_identity = None;
         }
-        assert_eq!(
-            decide(Some(&released), "b", later(1)),
-            LeaseDecision::Acquire
-        );
+        assert_eq!(b.observe(Some(&released), t0), LeaseDecision::Acquire);
         let taken = next_lease(
             Some(&lease),
             &LeaseDecision::Acquire,
             &config("b"),
-            later(16),
+            Timestamp::now(),
         )
         .unwrap_or_default();
         let spec = taken.spec.unwrap_or_default();
@@ -206,9 +341,29 @@ mod tests {
                 Some(&lease),
                 &LeaseDecision::Follow("a".into()),
                 &config("b"),
-                t0
+                Timestamp::now()
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn failed_renewals_keep_a_leader_until_the_renew_deadline_only() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut a = Elector::new(config("a"));
+        let failed: Result<bool, ()> = Err(());
+        assert!(!a.leading_after(&failed, t0), "no leader before a renewal");
+        a.renewed_at = Some(t0);
+        assert!(a.leading_after(&Ok::<_, ()>(true), t0));
+        assert!(a.leading_after(&failed, t0 + s(9)));
+        assert!(!a.leading_after(&failed, t0 + s(10)));
+        assert!(a.leading_after(&Ok::<_, ()>(true), t0 + s(11)));
+        assert!(!a.leading_after(&Ok::<_, ()>(false), t0 + s(11)));
+        assert!(!a.leading_after(&failed, t0 + s(12)), "someone else leads");
+
+        let mut odd = config("a");
+        odd.renew_deadline = s(20);
+        assert!(Elector::new(odd).config().renew_deadline < s(15));
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use crate::duration::parse_go_duration;
 use crate::external::{self, ExternalSecretsArgs};
 use crate::lease::{self, LeaseConfig};
-use crate::sealed::http::{HttpState, RateLimiter, router};
+use crate::sealed::http::{self, HttpState, RateLimiter};
 use crate::sealed::keyring::{KeyOrder, KeyRing};
 use crate::sealed::keys::{self, KeyConfig};
 use crate::sealed::metrics::SealedMetrics;
@@ -262,20 +262,16 @@ pub async fn run_with(
         changes.clone(),
     ));
 
-    let http_state = HttpState {
-        keys: ring.clone(),
-        registry: Arc::new(registry),
-        limiter: Arc::new(RateLimiter::new(args.rate_limit, args.rate_limit_burst)),
-    };
+    let http_state = HttpState::new(
+        ring.clone(),
+        Arc::new(registry),
+        RateLimiter::new(args.rate_limit, args.rate_limit_burst),
+    );
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(%bind, "HTTP API listening");
-    let http = tokio::spawn(
-        axum::serve(listener, router(http_state))
-            .with_graceful_shutdown(stopped())
-            .into_future(),
-    );
+    let http = tokio::spawn(http::serve(listener, http_state, stopped()));
 
     let identity = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -284,13 +280,11 @@ pub async fn run_with(
     let election = args.leader_elect.then(|| {
         tokio::spawn(lease::run(
             client.clone(),
-            LeaseConfig {
-                name: args.leader_election_id.clone(),
-                namespace: key_config.namespace.clone(),
-                identity: identity.clone(),
-                lease_duration: Duration::from_secs(15),
-                renew_every: Duration::from_secs(5),
-            },
+            LeaseConfig::new(
+                args.leader_election_id.clone(),
+                key_config.namespace.clone(),
+                identity.clone(),
+            ),
             leader_tx,
             stopped(),
         ))

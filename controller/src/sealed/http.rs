@@ -1,35 +1,79 @@
 //! The controller's HTTP API, as Bitnami's (`/v1/cert.pem`, `/v1/verify`, `/v1/rotate`,
 //! `/healthz`) plus `/metrics`. Meant to be reachable by every user of the cluster: it never
-//! returns or logs secret material.
+//! returns or logs secret material, and what one request can cost is bounded by the limits below
+//! (docs/security.md states the worst case of each endpoint).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use base64::Engine as _;
 use crds::SealedSecret;
 use prometheus_client::registry::Registry;
+use sealing::PrivateKey;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
-use super::keyring::KeyRing;
+use super::keyring::{KeyRing, SealingKey};
 
 /// Largest request body accepted by `/v1/verify` and `/v1/rotate`.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Largest request head (request line and headers) read; a larger one is answered 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header lines in one request; more are answered 431.
+pub const MAX_HEADERS: usize = 64;
+/// Connections served at once; further ones wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Time a client has to send a request head, and then its body.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// `/v1/verify` and `/v1/rotate` requests worked on at once, all clients together; more are
+/// answered 503 at once (each may keep a CPU busy, and the reconcilers need one too).
+pub const MAX_IN_FLIGHT: usize = 2;
+/// RSA private-key operations one request may spend (RSA-4096: up to 27 ms each measured,
+/// see docs/controller.md); a SealedSecret that needs more is answered 413.
+pub const MAX_RSA_OPERATIONS: usize = 128;
+/// Deepest YAML/JSON nesting accepted in a body (a SealedSecret needs 5).
+pub const MAX_YAML_DEPTH: usize = 32;
+/// Most YAML aliases (`*name`) accepted in a body.
+pub const MAX_YAML_ALIASES: usize = 64;
+/// Most YAML nodes in a body once every alias is expanded.
+pub const MAX_YAML_NODES: usize = 100_000;
+/// Rate-limit buckets kept; past this the least recently seen client is forgotten.
+pub const MAX_BUCKETS: usize = 4096;
 
-/// Token buckets per (path, client), as Bitnami keys its limiter by path and X-Forwarded-For.
+/// The endpoints that cost CPU; each has its own bucket per client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Verify,
+    Rotate,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Token buckets per (endpoint, client address). The address is one a client cannot choose
+/// freely (see [`client_address`]), and the number of buckets is bounded.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<HashMap<(Endpoint, IpAddr), Bucket>>,
 }
 
 impl RateLimiter {
+    /// `per_second` <= 0 disables the limit.
     pub fn new(per_second: f64, burst: u32) -> Self {
         Self {
             per_second,
@@ -38,28 +82,61 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `key`; false when the bucket is empty.
-    pub fn allow(&self, key: &str, now: Instant) -> bool {
-        if self.per_second <= 0.0 {
+    /// Takes one token from `client`'s bucket for `endpoint`; false when it is empty.
+    pub fn allow(&self, endpoint: Endpoint, client: IpAddr, now: Instant) -> bool {
+        if !(self.per_second > 0.0 && self.per_second.is_finite()) {
             return true;
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 10_000 {
-            // Bound memory under many distinct clients: forget idle buckets (they refill anyway).
-            let horizon = self.burst / self.per_second;
-            buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs_f64() < horizon);
+        let key = (endpoint, client);
+        if !buckets.contains_key(&key) && buckets.len() >= MAX_BUCKETS {
+            // A bucket idle for this long has refilled: forgetting it changes nothing.
+            let refill =
+                Duration::try_from_secs_f64(self.burst / self.per_second).unwrap_or(Duration::MAX);
+            buckets.retain(|_, b| now.saturating_duration_since(b.last) < refill);
+            if buckets.len() >= MAX_BUCKETS
+                && let Some(oldest) = buckets.iter().min_by_key(|(_, b)| b.last).map(|(k, _)| *k)
+            {
+                buckets.remove(&oldest);
+            }
         }
-        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
             true
         } else {
             false
         }
     }
+
+    /// Buckets held now.
+    pub fn len(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The address a request is charged to: the last `X-Forwarded-For` hop when it is an IP address,
+/// else the TCP peer. Through the API server's service proxy the last hop is the one the proxy
+/// appended (the real caller); every earlier hop is text the caller sent and is never trusted.
+pub fn client_address(headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .last()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|hop| hop.trim().parse::<IpAddr>().ok())
+        .unwrap_or(peer)
 }
 
 #[derive(Clone)]
@@ -67,36 +144,162 @@ pub struct HttpState {
     pub keys: KeyRing,
     pub registry: Arc<Registry>,
     pub limiter: Arc<RateLimiter>,
+    /// Permits for `/v1/verify` and `/v1/rotate` requests being worked on.
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl HttpState {
+    pub fn new(keys: KeyRing, registry: Arc<Registry>, limiter: RateLimiter) -> Self {
+        Self {
+            keys,
+            registry,
+            limiter: Arc::new(limiter),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
-    let limited = Router::new()
-        .route("/v1/verify", post(verify))
-        .route("/v1/rotate", post(rotate))
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/cert.pem", get(cert))
         .route("/metrics", get(metrics))
-        .merge(limited)
+        .route(
+            "/v1/verify",
+            post(|State(s), r| limited(s, Endpoint::Verify, r)),
+        )
+        .route(
+            "/v1/rotate",
+            post(|State(s), r| limited(s, Endpoint::Rotate, r)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-async fn rate_limit(State(state): State<HttpState>, request: Request, next: Next) -> Response {
-    let client = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let key = format!("{} {client}", request.uri().path());
-    if state.limiter.allow(&key, Instant::now()) {
-        next.run(request).await
-    } else {
-        (StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded\n").into_response()
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets open requests finish
+/// (5 s at most). Unlike `axum::serve` it bounds request heads (431 beyond [`MAX_HEAD_BYTES`] or
+/// [`MAX_HEADERS`]), connections and slow clients, and tells handlers the TCP peer.
+pub async fn serve(
+    listener: TcpListener,
+    state: HttpState,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: pass, do not spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone().layer(Extension(ConnectInfo(peer))),
+        );
+        let connection =
+            graceful.watch(http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}
+
+/// An answer other than success, with a message safe to show anyone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn cannot_decrypt() -> Self {
+        Self::new(StatusCode::CONFLICT, "cannot decrypt the SealedSecret")
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, format!("{}\n", self.message)).into_response()
+    }
+}
+
+/// Rate limit, then a work permit, then the body, then the work on a blocking thread: a request
+/// turned away costs neither a body read nor CPU, and parsing never stalls the async workers.
+async fn limited(state: HttpState, endpoint: Endpoint, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let client = client_address(request.headers(), peer);
+    if !state.limiter.allow(endpoint, client, Instant::now()) {
+        return Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded").into_response();
+    }
+    let Ok(permit) = Arc::clone(&state.in_flight).try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "busy with other requests, retry in a second\n",
+        )
+            .into_response();
+    };
+    let body = match tokio::time::timeout(READ_TIMEOUT, Bytes::from_request(request, &())).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => return rejection.into_response(),
+        Err(_) => {
+            return Refusal::new(StatusCode::REQUEST_TIMEOUT, "the body was not sent in time")
+                .into_response();
+        }
+    };
+    let keys = state.keys.try_order(None);
+    if keys.is_empty() {
+        return Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "no sealing key yet")
+            .into_response();
+    }
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match endpoint {
+            Endpoint::Verify => verify_body(&body, &keys).map(|()| "ok\n".into_response()),
+            Endpoint::Rotate => rotate_body(&body, &keys)
+                .map(|json| ([(header::CONTENT_TYPE, "application/json")], json).into_response()),
+        }
+    })
+    .await;
+    match work {
+        Ok(Ok(response)) => response,
+        Ok(Err(refusal)) => refusal.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -126,9 +329,86 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// One SealedSecret from a request body, JSON or YAML, exactly one document.
+/// Walks the YAML (or JSON) event stream once, before any tree is built, and refuses what would
+/// make building one expensive: more than one document, nesting deeper than [`MAX_YAML_DEPTH`],
+/// more than [`MAX_YAML_ALIASES`] aliases, or more than [`MAX_YAML_NODES`] nodes once aliases
+/// are expanded (a "billion laughs"). Stops at the first limit crossed.
+pub fn check_yaml_bounds(text: &str) -> Result<(), String> {
+    use saphyr_parser::{Event, Parser};
+    // Per open collection: its anchor id (0: none) and its node count so far.
+    let mut open: Vec<(usize, usize)> = vec![(0, 0)];
+    // Expanded node count of each anchored node, for the aliases that repeat it.
+    let mut anchored: HashMap<usize, usize> = HashMap::new();
+    let (mut aliases, mut documents) = (0usize, 0usize);
+    let add = |open: &mut Vec<(usize, usize)>, nodes: usize| -> Result<(), String> {
+        let parent = open.last_mut().ok_or("the body is not valid YAML")?;
+        parent.1 = parent.1.saturating_add(nodes);
+        if parent.1 > MAX_YAML_NODES {
+            return Err(format!(
+                "the body has more than {MAX_YAML_NODES} YAML nodes (aliases expanded)"
+            ));
+        }
+        Ok(())
+    };
+    let too_deep = || format!("the body nests deeper than {MAX_YAML_DEPTH} levels");
+    for event in Parser::new_from_str(text) {
+        let (event, _) = event.map_err(|e| {
+            // The scanner runs ahead of the events and stops flow nesting at 255 levels itself.
+            if e.info().contains("recursion limit") {
+                too_deep()
+            } else {
+                "the body is not valid YAML or JSON".to_string()
+            }
+        })?;
+        match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err("send one SealedSecret per request".into());
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if open.len() > MAX_YAML_DEPTH {
+                    return Err(too_deep());
+                }
+                open.push((anchor, 1));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if open.len() < 2 {
+                    return Err("the body is not valid YAML".into());
+                }
+                let (anchor, nodes) = open.pop().unwrap_or_default();
+                if anchor != 0 {
+                    anchored.insert(anchor, nodes);
+                }
+                add(&mut open, nodes)?;
+            }
+            Event::Scalar(_, _, anchor, _) => {
+                if anchor != 0 {
+                    anchored.insert(anchor, 1);
+                }
+                add(&mut open, 1)?;
+            }
+            Event::Alias(anchor) => {
+                aliases += 1;
+                if aliases > MAX_YAML_ALIASES {
+                    return Err(format!(
+                        "the body has more than {MAX_YAML_ALIASES} YAML aliases"
+                    ));
+                }
+                add(&mut open, anchored.get(&anchor).copied().unwrap_or(1))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One SealedSecret from a request body, JSON or YAML, exactly one document, within the bounds
+/// of [`check_yaml_bounds`]. Parses on the calling thread: call it off the async workers.
 pub fn parse_one_sealed_secret(body: &[u8]) -> Result<SealedSecret, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?;
+    check_yaml_bounds(text)?;
     let mut documents = serde_yaml::Deserializer::from_str(text);
     let first = documents.next().ok_or("the body is empty")?;
     let sealed: SealedSecret = serde::Deserialize::deserialize(first)
@@ -142,98 +422,164 @@ pub fn parse_one_sealed_secret(body: &[u8]) -> Result<SealedSecret, String> {
     Ok(sealed)
 }
 
-/// Only `spec.encryptedData` is authenticated: templates are left out so that they can never
-/// turn these endpoints into a decryption oracle (Bitnami's #2049).
-fn without_template_data(mut sealed: SealedSecret) -> SealedSecret {
-    sealed.spec.template.data = None;
-    sealed
+/// RSA private-key operations one request may still spend.
+#[derive(Debug)]
+pub struct RsaBudget {
+    pub limit: usize,
+    pub spent: usize,
 }
 
-async fn open(
-    state: &HttpState,
-    sealed: SealedSecret,
-) -> Result<sealing::UnsealedSecret, Response> {
-    let keys = state.keys.try_order(None);
-    if keys.is_empty() {
-        return Err((StatusCode::INTERNAL_SERVER_ERROR, "no sealing key yet\n").into_response());
+impl RsaBudget {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, spent: 0 }
     }
-    let result = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&sealing::PrivateKey> = keys.iter().map(|k| &k.private).collect();
-        sealing::unseal(&without_template_data(sealed), &refs)
-    })
-    .await;
-    match result {
-        Ok(Ok(unsealed)) => Ok(unsealed),
-        Ok(Err(_)) => {
-            Err((StatusCode::CONFLICT, "cannot decrypt the SealedSecret\n").into_response())
+
+    fn too_costly(&self) -> Refusal {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "opening this SealedSecret takes more than {} RSA operations; \
+                 check it offline with `secrets-controller unseal`",
+                self.limit
+            ),
+        )
+    }
+}
+
+/// Opens the values of `spec.encryptedData` (or of the legacy `spec.data`) with `keys`, in the
+/// order given, the key that opened a value going first for the next. Stops at the first value
+/// that no key opens (409) and before spending more than `budget` allows (413). Templates are
+/// never evaluated, so that these endpoints can never be a decryption oracle (Bitnami's #2049).
+pub fn open_values(
+    sealed: &SealedSecret,
+    keys: &[&PrivateKey],
+    budget: &mut RsaBudget,
+) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, Refusal> {
+    if sealed.spec.data.is_some() {
+        return open_legacy(sealed, keys, budget);
+    }
+    let values = &sealed.spec.encrypted_data;
+    if values.len() > budget.limit.saturating_sub(budget.spent) {
+        return Err(budget.too_costly());
+    }
+    let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
+    let name = sealed.metadata.name.clone().unwrap_or_default();
+    let label = sealing::secret::sealed_scope(sealed).label(&namespace, &name);
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let mut opened = BTreeMap::new();
+    for (key_name, encoded) in values {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| Refusal::cannot_decrypt())?;
+        let allowed = budget.limit.saturating_sub(budget.spent).min(order.len());
+        if allowed == 0 {
+            return Err(budget.too_costly());
         }
-        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        let tried = &order[..allowed];
+        match sealing::open_value(tried.iter().map(|&i| keys[i]), &label, &bytes) {
+            Ok(value) => {
+                budget.spent += value.rsa_operations;
+                let position = tried[value.key_index];
+                order.retain(|&i| i != position);
+                order.insert(0, position);
+                opened.insert(key_name.clone(), value.plaintext);
+            }
+            Err(_) => {
+                // At most one RSA operation per key tried (keys of another size cost none).
+                budget.spent += allowed;
+                return Err(if allowed < order.len() {
+                    budget.too_costly()
+                } else {
+                    Refusal::cannot_decrypt()
+                });
+            }
+        }
+    }
+    Ok(opened)
+}
+
+/// The legacy format is one sealed blob: at most one RSA operation per key.
+fn open_legacy(
+    sealed: &SealedSecret,
+    keys: &[&PrivateKey],
+    budget: &mut RsaBudget,
+) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, Refusal> {
+    if !sealed.spec.encrypted_data.is_empty() {
+        return Err(Refusal::cannot_decrypt());
+    }
+    if keys.len() > budget.limit.saturating_sub(budget.spent) {
+        return Err(budget.too_costly());
+    }
+    let mut bare = sealed.clone();
+    bare.spec.template.data = None;
+    match sealing::unseal(&bare, keys) {
+        Ok(unsealed) => {
+            budget.spent += unsealed.rsa_operations;
+            Ok(unsealed.data)
+        }
+        Err(_) => {
+            budget.spent += keys.len();
+            Err(Refusal::cannot_decrypt())
+        }
     }
 }
 
-async fn verify(State(state): State<HttpState>, body: Bytes) -> Response {
-    let sealed = match parse_one_sealed_secret(&body) {
-        Ok(s) => s,
-        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
-    };
-    match open(&state, sealed).await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(response) => response,
-    }
+fn parse_body(body: &[u8]) -> Result<SealedSecret, Refusal> {
+    parse_one_sealed_secret(body).map_err(|message| Refusal::new(StatusCode::BAD_REQUEST, message))
 }
 
-async fn rotate(State(state): State<HttpState>, body: Bytes) -> Response {
-    let mut sealed = match parse_one_sealed_secret(&body) {
-        Ok(s) => s,
-        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
-    };
+fn private_keys(keys: &[Arc<SealingKey>]) -> Vec<&PrivateKey> {
+    keys.iter().map(|k| &k.private).collect()
+}
+
+/// `/v1/verify`: Ok when every sealed value opens with one of `keys`.
+pub fn verify_body(body: &[u8], keys: &[Arc<SealingKey>]) -> Result<(), Refusal> {
+    let sealed = parse_body(body)?;
+    open_values(
+        &sealed,
+        &private_keys(keys),
+        &mut RsaBudget::new(MAX_RSA_OPERATIONS),
+    )
+    .map(drop)
+}
+
+/// `/v1/rotate`: the SealedSecret re-encrypted with the first of `keys` (the newest), as JSON.
+pub fn rotate_body(body: &[u8], keys: &[Arc<SealingKey>]) -> Result<String, Refusal> {
+    let mut sealed = parse_body(body)?;
+    let newest = keys
+        .first()
+        .ok_or_else(|| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "no sealing key yet"))?;
     // As Bitnami's: the object's own name and namespace win over a stale template copy.
     if let Some(template_meta) = sealed.spec.template.metadata.as_mut() {
         template_meta.name = sealed.metadata.name.clone();
         template_meta.namespace = sealed.metadata.namespace.clone();
     }
-    let Some(newest) = state.keys.newest() else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "no sealing key yet\n").into_response();
-    };
-    let unsealed = match open(&state, sealed.clone()).await {
-        Ok(u) => u,
-        Err(response) => return response,
-    };
-    let label_source = sealed.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let scope = sealing::secret::sealed_scope(&label_source);
-        let namespace = label_source.metadata.namespace.clone().unwrap_or_default();
-        let name = label_source.metadata.name.clone().unwrap_or_default();
-        let label = scope.label(&namespace, &name);
-        unsealed
-            .data
-            .iter()
-            .map(|(k, v)| {
-                sealing::seal_value(newest.private.public_key(), &label, v).map(|bytes| {
+    let values = open_values(
+        &sealed,
+        &private_keys(keys),
+        &mut RsaBudget::new(MAX_RSA_OPERATIONS),
+    )?;
+    let scope = sealing::secret::sealed_scope(&sealed);
+    let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
+    let name = sealed.metadata.name.clone().unwrap_or_default();
+    let label = scope.label(&namespace, &name);
+    let cannot_seal = || Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot re-encrypt");
+    sealed.spec.encrypted_data = values
+        .iter()
+        .map(|(k, v)| {
+            sealing::seal_value(newest.private.public_key(), &label, v)
+                .map(|bytes| {
                     (
                         k.clone(),
-                        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes),
+                        base64::engine::general_purpose::STANDARD.encode(bytes),
                     )
                 })
-            })
-            .collect::<Result<std::collections::BTreeMap<_, _>, _>>()
-    })
-    .await;
-    match result {
-        Ok(Ok(encrypted)) => {
-            // Plain template entries are not sealed: keep only the sealed keys re-encrypted.
-            sealed.spec.encrypted_data = encrypted
-                .into_iter()
-                .filter(|(k, _)| sealed.spec.encrypted_data.contains_key(k))
-                .collect();
-            sealed.status = None;
-            match serde_json::to_string(&sealed) {
-                Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "cannot re-encrypt\n").into_response(),
-    }
+                .map_err(|_| cannot_seal())
+        })
+        .collect::<Result<_, _>>()?;
+    sealed.spec.data = None;
+    sealed.status = None;
+    serde_json::to_string(&sealed).map_err(|_| cannot_seal())
 }
 
 #[cfg(test)]
@@ -243,13 +589,18 @@ mod tests {
     #[test]
     fn token_bucket_allows_the_burst_then_the_rate() {
         let limiter = RateLimiter::new(2.0, 2);
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
         let t0 = Instant::now();
-        assert!(limiter.allow("a", t0));
-        assert!(limiter.allow("a", t0));
-        assert!(!limiter.allow("a", t0));
-        assert!(limiter.allow("b", t0), "buckets are per client");
-        assert!(limiter.allow("a", t0 + std::time::Duration::from_millis(500)));
-        assert!(!limiter.allow("a", t0 + std::time::Duration::from_millis(600)));
+        assert!(limiter.allow(Endpoint::Verify, a, t0));
+        assert!(limiter.allow(Endpoint::Verify, a, t0));
+        assert!(!limiter.allow(Endpoint::Verify, a, t0));
+        assert!(
+            limiter.allow(Endpoint::Verify, b, t0),
+            "buckets are per client"
+        );
+        assert!(limiter.allow(Endpoint::Rotate, a, t0), "and per endpoint");
+        assert!(limiter.allow(Endpoint::Verify, a, t0 + Duration::from_millis(500)));
+        assert!(!limiter.allow(Endpoint::Verify, a, t0 + Duration::from_millis(600)));
     }
 
     #[test]
