@@ -14,7 +14,9 @@ pub type SecretMap = BTreeMap<String, SecretBytes>;
 pub enum DataError {
     #[error("key {key:?}: property {property:?} not found")]
     PropertyNotFound { key: String, property: String },
-    #[error("key {key:?}: value is not a JSON object, so property {property:?} cannot be read")]
+    #[error(
+        "key {key:?}: value is not a JSON object or array, so property {property:?} cannot be read"
+    )]
     NotJsonForProperty { key: String, property: String },
     #[error("key {key:?}: value is not a JSON object, so it cannot be extracted into keys")]
     NotJsonForExtract { key: String },
@@ -38,21 +40,10 @@ fn json_to_bytes(v: &serde_json::Value) -> SecretBytes {
     }
 }
 
-/// Walks a dotted path (`a.b.0.c`) through objects and arrays.
-fn dotted<'v>(root: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
-    let mut cur = root;
-    for part in path.split('.') {
-        cur = match cur {
-            serde_json::Value::Object(m) => m.get(part)?,
-            serde_json::Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-/// Selects `property` from a provider value. A property equal to a top-level key wins (keys may
-/// contain dots); otherwise it is a dotted path into nested JSON, as ESO's gjson lookup does.
+/// Selects `property` from a provider value as ESO does: a top-level key equal to the whole
+/// property wins (keys may contain dots), otherwise it is a gjson path (`a.b`, `a\.b`,
+/// `arr.0`, `arr.#.name`, `#(name=="x").value`, wildcards, `@this`; see `gjson`). Strings come
+/// out raw, everything else as JSON.
 pub fn select_property(
     key: &str,
     value: &[u8],
@@ -61,8 +52,8 @@ pub fn select_property(
     let Some(property) = property.filter(|p| !p.is_empty()) else {
         return Ok(Zeroizing::new(value.to_vec()));
     };
-    let parsed: serde_json::Value = match serde_json::from_slice(value) {
-        Ok(v @ serde_json::Value::Object(_)) => v,
+    let parsed = match serde_json::from_slice(value) {
+        Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => ZeroizingJson(v),
         _ => {
             return Err(DataError::NotJsonForProperty {
                 key: key.to_string(),
@@ -70,12 +61,12 @@ pub fn select_property(
             });
         }
     };
-    let parsed = ZeroizingJson(parsed);
     if let Some(v) = parsed.0.get(property) {
         return Ok(json_to_bytes(v));
     }
-    dotted(&parsed.0, property)
-        .map(json_to_bytes)
+    super::gjson::get(&parsed.0, property)
+        .map(ZeroizingJson)
+        .map(|v| json_to_bytes(&v.0))
         .ok_or_else(|| DataError::PropertyNotFound {
             key: key.to_string(),
             property: property.to_string(),
@@ -248,6 +239,14 @@ mod tests {
                 property: "nope".into()
             }
         );
+        // ESO's Secrets Manager example (friendslist) and gjson paths beyond dotted ones.
+        let friends = br#"{"name":{"first":"Tom"},"friends":[{"first":"Dale","last":"Murphy"},{"first":"Roger","last":"Craig"}]}"#;
+        let at = |p| s(&select_property("k", friends, Some(p)).unwrap()).to_string();
+        assert_eq!(at("name.first"), "Tom");
+        assert_eq!(at("friends.1.first"), "Roger");
+        assert_eq!(at("friends.#"), "2");
+        assert_eq!(at("friends.#.first"), r#"["Dale","Roger"]"#);
+        assert_eq!(at(r#"friends.#(last=="Craig").first"#), "Roger");
         let e = select_property("k", b"CANARY plain text", Some("p")).unwrap_err();
         assert!(!e.to_string().contains("CANARY"));
     }

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod credentials;
 pub mod data;
+pub mod gjson;
 pub mod metrics;
 pub mod plan;
 pub mod provider;
