@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use controller::duration::parse_go_duration;
 
 #[derive(Debug, Parser)]
@@ -65,7 +65,8 @@ enum Command {
 fn main() -> ExitCode {
     // One TLS backend for kube, reqwest and the AWS SDK, whatever features their crates enable.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Some(Command::Keygen {
             out_dir,
@@ -88,7 +89,21 @@ fn main() -> ExitCode {
             files,
             show_values,
         }) => unseal(&keys, &files, show_values),
-        None => run(cli.run),
+        None => {
+            // Bitnami's chart runs the binary as `controller`; argv[0] picks the chart role.
+            let program = std::env::args().next().unwrap_or_default();
+            let mut args = cli.run;
+            let warnings = controller::chart_args::resolve(&mut args, &matches, &program);
+            if args.print_config {
+                for warning in &warnings {
+                    eprintln!("warning: {warning}");
+                }
+                print!("{}", controller::chart_args::describe(&args));
+                Ok(())
+            } else {
+                run(args, &warnings)
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,8 +114,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: controller::run::RunArgs) -> Result<()> {
+fn run(args: controller::run::RunArgs, warnings: &[String]) -> Result<()> {
     controller::run::init_logging(&args);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

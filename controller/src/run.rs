@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 
+use crate::chart_args::ChartArgs;
 use crate::duration::parse_go_duration;
 use crate::external::{self, ExternalSecretsArgs};
 use crate::lease::{self, LeaseConfig};
@@ -90,9 +91,18 @@ pub struct RunArgs {
     /// Burst of the rate limit.
     #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
     pub rate_limit_burst: u32,
-    /// Address of the HTTP API and /metrics.
+    /// Address of the HTTP API kubeseal uses (/v1/cert.pem, /v1/verify, /v1/rotate) and
+    /// /healthz; empty turns it off.
     #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080")]
     pub listen_addr: String,
+    /// Address of /metrics (and /healthz), kept off the API listener that every cluster user
+    /// reaches through the service proxy; empty turns it off.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LISTEN_METRICS_ADDR",
+        default_value = ":8081"
+    )]
+    pub listen_metrics_addr: String,
     /// Log format.
     #[arg(
         long,
@@ -124,8 +134,16 @@ pub struct RunArgs {
     #[arg(long, env = "ENABLE_SEALED_SECRETS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_sealed_secrets: bool,
 
+    /// Print the settings this command line resolves to (after the chart conventions of
+    /// docs/controller.md) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
     #[command(flatten)]
     pub external: ExternalSecretsArgs,
+
+    #[command(flatten)]
+    pub chart: ChartArgs,
 }
 
 fn key_values(text: &str, flag: &str) -> Result<Vec<(String, String)>> {
@@ -184,14 +202,111 @@ pub fn key_config(args: &RunArgs) -> Result<KeyConfig> {
     })
 }
 
-fn listen_address(text: &str) -> Result<SocketAddr> {
+/// Parses a Go-style listen address (`:8080` means every interface); empty means off.
+fn listen_address(text: &str, flag: &str) -> Result<Option<SocketAddr>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
     let full = if text.starts_with(':') {
         format!("0.0.0.0{text}")
     } else {
         text.to_string()
     };
     full.parse()
-        .with_context(|| format!("--listen-addr {text:?}"))
+        .map(Some)
+        .with_context(|| format!("{flag} {text:?}"))
+}
+
+/// What one listening address serves.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub metrics: bool,
+    pub health: bool,
+}
+
+/// Groups the API, metrics and liveness addresses into listeners: two roles given the same
+/// address share one listener (port 0 always gets its own).
+pub fn plan_listeners(
+    api: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
+    live: Option<SocketAddr>,
+) -> Vec<(SocketAddr, Roles)> {
+    let mut plan: Vec<(SocketAddr, Roles)> = Vec::new();
+    let mut add = |addr: Option<SocketAddr>, set: fn(&mut Roles)| {
+        let Some(addr) = addr else { return };
+        match plan
+            .iter_mut()
+            .find(|(a, _)| *a == addr && addr.port() != 0)
+        {
+            Some((_, roles)) => set(roles),
+            None => {
+                let mut roles = Roles::default();
+                set(&mut roles);
+                plan.push((addr, roles));
+            }
+        }
+    };
+    add(api, |r| r.api = true);
+    add(metrics, |r| r.metrics = true);
+    add(live, |r| r.health = true);
+    plan
+}
+
+async fn not_found_unless_metrics_here(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if request.uri().path() == "/metrics" {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "metrics are served on --listen-metrics-addr\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn listener_router(roles: Roles, http_state: &HttpState) -> axum::Router {
+    use axum::routing::get;
+    if roles.api {
+        let api = router(http_state.clone());
+        if roles.metrics {
+            api
+        } else {
+            api.layer(axum::middleware::from_fn(not_found_unless_metrics_here))
+        }
+    } else {
+        let mut own = axum::Router::new().route("/healthz", get(|| async { "ok\n" }));
+        if roles.metrics {
+            let registry = Arc::clone(&http_state.registry);
+            own = own.route(
+                "/metrics",
+                get(move || {
+                    let registry = Arc::clone(&registry);
+                    async move { encode_metrics(&registry) }
+                }),
+            );
+        }
+        own
+    }
+}
+
+fn encode_metrics(registry: &prometheus_client::registry::Registry) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, registry) {
+        Ok(()) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 pub fn init_logging(args: &RunArgs) {
@@ -237,7 +352,16 @@ pub async fn run_with(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let key_config = key_config(&args)?;
-    let bind = listen_address(&args.listen_addr)?;
+    let plan = plan_listeners(
+        listen_address(&args.listen_addr, "--listen-addr")?,
+        listen_address(&args.listen_metrics_addr, "--listen-metrics-addr")?,
+        args.chart
+            .live_addr
+            .as_deref()
+            .map(|addr| listen_address(addr, "--live-addr"))
+            .transpose()?
+            .flatten(),
+    );
 
     let mut registry = prometheus_client::registry::Registry::default();
     let sealed_metrics = SealedMetrics::register(&mut registry);
@@ -254,28 +378,53 @@ pub async fn run_with(
         }
     };
 
-    tokio::spawn(keys::watch_keys(
-        client.clone(),
-        key_config.clone(),
-        ring.clone(),
-        loaded_tx,
-        changes.clone(),
-    ));
+    // Sealing keys belong to SealedSecrets: without them, no key is read or ever made.
+    if args.enable_sealed_secrets {
+        tokio::spawn(keys::watch_keys(
+            client.clone(),
+            key_config.clone(),
+            ring.clone(),
+            loaded_tx,
+            changes.clone(),
+        ));
+    } else {
+        let _ = loaded_tx.send(true);
+    }
 
     let http_state = HttpState::new(
         ring.clone(),
         Arc::new(registry),
         RateLimiter::new(args.rate_limit, args.rate_limit_burst),
     );
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    tracing::info!(%bind, "HTTP API listening");
-    let http = tokio::spawn(http::serve(listener, http_state, stopped()));
+    let mut servers = Vec::new();
+    for (bind, roles) in plan {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        tracing::info!(%bind, api = roles.api, metrics = roles.metrics, "HTTP listening");
+        if roles.api {
+            // The hardened API server (bounded heads and connections).
+            servers.push(tokio::spawn(http::serve(
+                listener,
+                http_state.clone(),
+                stopped(),
+            )));
+        } else {
+            let app = listener_router(roles, &http_state);
+            let stop = stopped();
+            servers.push(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }));
+        }
+    }
 
     let identity = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| format!("secrets-controller-{}", std::process::id()));
+    // Without election this replica leads from the start. The sender lives as long as this
+    // function: dropping it would read as "leadership channel closed" and stop the controller.
     let (leader_tx, mut leader) = watch::channel(!args.leader_elect);
     let election = args.leader_elect.then(|| {
         tokio::spawn(lease::run(
@@ -285,13 +434,15 @@ pub async fn run_with(
                 key_config.namespace.clone(),
                 identity.clone(),
             ),
-            leader_tx,
+            leader_tx.clone(),
             stopped(),
         ))
     });
 
     let _ = loaded.wait_for(|l| *l).await;
-    tracing::info!(keys = ring.len(), "key Secrets loaded");
+    if args.enable_sealed_secrets {
+        tracing::info!(keys = ring.len(), "key Secrets loaded");
+    }
     let reporter = Reporter {
         controller: "sealed-secrets".into(),
         instance: Some(identity.clone()),
@@ -326,14 +477,14 @@ pub async fn run_with(
     let mut stop_signal = Box::pin(shutdown);
     loop {
         if *leader.borrow_and_update() && leader_tasks.is_empty() {
-            tracing::info!("leading: starting reconcilers and key renewal");
-            renewal = Some(tokio::spawn(keys::renew_keys(
-                client.clone(),
-                key_config.clone(),
-                ring.clone(),
-                changes.clone(),
-            )));
+            tracing::info!("leading: starting reconcilers");
             if args.enable_sealed_secrets {
+                renewal = Some(tokio::spawn(keys::renew_keys(
+                    client.clone(),
+                    key_config.clone(),
+                    ring.clone(),
+                    changes.clone(),
+                )));
                 let ticks = reconcile::ticks(changes.subscribe());
                 leader_tasks.push(tokio::spawn(reconcile::run(
                     Arc::clone(&ctx),
@@ -367,9 +518,11 @@ pub async fn run_with(
         }
         tokio::select! {
             () = &mut stop_signal => break,
-            changed = leader.changed() => if changed.is_err() { break },
+            // Cannot fail: `leader_tx` is still held here.
+            _ = leader.changed() => {}
         }
     }
+    drop(leader_tx);
     let _ = stop_tx.send(true);
     if let Some(task) = renewal {
         task.abort();
@@ -383,6 +536,6 @@ pub async fn run_with(
     if let Some(election) = election {
         let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(servers)).await;
     Ok(())
 }

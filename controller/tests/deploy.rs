@@ -57,16 +57,50 @@ fn the_kustomization_renders_well_typed_objects() {
         serde_json::from_value(kind("Deployment").next().unwrap().clone()).unwrap();
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     let container = &pod.containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some(
+            format!(
+                "gitops-secrets/secrets-controller:{}",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_str()
+        ),
+        "the image deploy/images/controller.Dockerfile documents building"
+    );
     let security = container.security_context.as_ref().unwrap();
     assert_eq!(security.read_only_root_filesystem, Some(true));
     assert_eq!(security.allow_privilege_escalation, Some(false));
     assert_eq!(pod.security_context.unwrap().run_as_non_root, Some(true));
-    let service: Service = serde_json::from_value(kind("Service").next().unwrap().clone()).unwrap();
+    let services: Vec<Service> = kind("Service")
+        .map(|s| serde_json::from_value(s.clone()).unwrap())
+        .collect();
+    let port_of = |name: &str| {
+        let service = services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("Service {name}"));
+        assert_eq!(service.metadata.namespace.as_deref(), Some("kube-system"));
+        let port = &service.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
+        (port.port, port.name.clone().unwrap_or_default())
+    };
+    // kubeseal's default --controller-name; metrics on a Service of their own.
+    assert_eq!(port_of("sealed-secrets-controller"), (8080, "http".into()));
     assert_eq!(
-        service.metadata.name.as_deref(),
-        Some("sealed-secrets-controller")
+        port_of("secrets-controller-metrics"),
+        (8081, "metrics".into())
     );
-    assert_eq!(service.metadata.namespace.as_deref(), Some("kube-system"));
+    let ports: Vec<(i32, String)> = container
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.container_port, p.name.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![(8080, "http".to_string()), (8081, "metrics".to_string())]
+    );
+    assert_eq!(kind("PodDisruptionBudget").count(), 1);
     let crds: Vec<String> = kind("CustomResourceDefinition")
         .map(|c| c["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
@@ -103,6 +137,7 @@ async fn discovery(uri: Uri) -> axum::response::Response {
         ("rbac.authorization.k8s.io", "v1"),
         ("apiextensions.k8s.io", "v1"),
         ("coordination.k8s.io", "v1"),
+        ("policy", "v1"),
     ];
     let body = match uri.path() {
         "/api" => json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}),
@@ -115,6 +150,7 @@ async fn discovery(uri: Uri) -> axum::response::Response {
         "/apis/rbac.authorization.k8s.io/v1" => resource_list("rbac.authorization.k8s.io/v1", &[("clusterroles", "ClusterRole", false), ("clusterrolebindings", "ClusterRoleBinding", false), ("roles", "Role", true), ("rolebindings", "RoleBinding", true)]),
         "/apis/apiextensions.k8s.io/v1" => resource_list("apiextensions.k8s.io/v1", &[("customresourcedefinitions", "CustomResourceDefinition", false)]),
         "/apis/coordination.k8s.io/v1" => resource_list("coordination.k8s.io/v1", &[("leases", "Lease", true)]),
+        "/apis/policy/v1" => resource_list("policy/v1", &[("poddisruptionbudgets", "PodDisruptionBudget", true)]),
         // Every object is new to this "cluster".
         _ => return (StatusCode::NOT_FOUND, axum::Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}))).into_response(),
     };
@@ -164,4 +200,176 @@ fn kubectl_apply_dry_run_client_accepts_deploy() {
         "{stdout}"
     );
     assert!(stdout.contains("customresourcedefinition.apiextensions.k8s.io/sealedsecrets.bitnami.com created (dry run)"), "{stdout}");
+}
+
+#[test]
+fn the_release_files_are_rendered_from_deploy() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(root().join("deploy/release/render.sh"))
+        .arg(out.path())
+        .status()
+        .expect("deploy/release/render.sh runs (needs kubectl)");
+    assert!(status.success());
+    for file in [
+        "secrets-controller.yaml",
+        "sealed-secrets-only.yaml",
+        "external-secrets-only.yaml",
+    ] {
+        let fresh = std::fs::read_to_string(out.path().join(file)).unwrap();
+        let committed =
+            std::fs::read_to_string(root().join("deploy/release").join(file)).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "deploy/release/{file} is stale: run deploy/release/render.sh and commit the result"
+        );
+    }
+}
+
+fn kinds_and_names(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or_default().to_string(),
+                d["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn controller_env(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .filter(|d| d["kind"] == "Deployment")
+        .flat_map(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or_default().to_string(),
+                e["value"].as_str().unwrap_or("(ref)").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_component_keeps_only_its_half() {
+    let has = |objects: &[(String, String)], kind: &str, name: &str| {
+        objects.iter().any(|(k, n)| k == kind && n == name)
+    };
+    let sealed_only = kinds_and_names("deploy/release/sealed-secrets-only.yaml");
+    assert!(has(
+        &sealed_only,
+        "CustomResourceDefinition",
+        "sealedsecrets.bitnami.com"
+    ));
+    assert!(
+        !sealed_only
+            .iter()
+            .any(|(_, n)| n.ends_with("external-secrets.io"))
+    );
+    assert!(!has(
+        &sealed_only,
+        "ClusterRole",
+        "secrets-controller-external-secrets"
+    ));
+    assert!(
+        controller_env("deploy/release/sealed-secrets-only.yaml")
+            .contains(&("ENABLE_EXTERNAL_SECRETS".into(), "false".into()))
+    );
+
+    let external_only = kinds_and_names("deploy/release/external-secrets-only.yaml");
+    assert!(has(
+        &external_only,
+        "CustomResourceDefinition",
+        "externalsecrets.external-secrets.io"
+    ));
+    assert!(!has(
+        &external_only,
+        "CustomResourceDefinition",
+        "sealedsecrets.bitnami.com"
+    ));
+    assert!(
+        !has(&external_only, "Service", "sealed-secrets-controller"),
+        "no public API"
+    );
+    assert!(
+        !external_only
+            .iter()
+            .any(|(_, n)| n.starts_with("sealed-secrets-"))
+    );
+    assert!(has(&external_only, "Service", "secrets-controller-metrics"));
+    let env = controller_env("deploy/release/external-secrets-only.yaml");
+    assert!(env.contains(&("ENABLE_SEALED_SECRETS".into(), "false".into())));
+    assert!(env.contains(&("SEALED_SECRETS_LISTEN_ADDR".into(), "".into())));
+
+    // Both halves keep the leader-election Lease access.
+    for objects in [&sealed_only, &external_only] {
+        assert!(has(objects, "Role", "secrets-controller-leader-election"));
+        assert!(has(objects, "PodDisruptionBudget", "secrets-controller"));
+    }
+}
+
+#[test]
+fn the_servicemonitor_component_scrapes_the_metrics_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let rel = pathdiff(dir.path(), &root().join("deploy"));
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!("resources: [{rel}]\ncomponents: [{rel}/components/servicemonitor]\n"),
+    )
+    .unwrap();
+    let out = kubectl()
+        .args(["kustomize", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
+        .map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .collect();
+    let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor").unwrap();
+    let service = docs
+        .iter()
+        .find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "secrets-controller-metrics")
+        .unwrap();
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap();
+    for (key, value) in selector {
+        assert_eq!(&service["metadata"]["labels"][key], value, "selector {key}");
+    }
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+}
+
+/// `to` relative to `from` (kustomize refuses absolute paths).
+fn pathdiff(from: &Path, to: &Path) -> String {
+    let from = from.canonicalize().unwrap();
+    let to = to.canonicalize().unwrap();
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut rel = PathBuf::new();
+    for _ in 0..ups {
+        rel.push("..");
+    }
+    for part in to.components().skip(common) {
+        rel.push(part);
+    }
+    rel.display().to_string()
 }

@@ -479,10 +479,10 @@ async fn metrics_are_registered_and_count_calls_per_store() {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     for name in [
-        "externalsecret_provider_api_calls_count_total{store=\"SecretStore/app/fake\",provider=\"fake\",call=\"Get\",status=\"success\"} 1",
+        "externalsecret_provider_api_calls_count{store=\"SecretStore/app/fake\",provider=\"fake\",call=\"Get\",status=\"success\"} 1",
         "# TYPE externalsecret_provider_cache_hits counter",
         "# TYPE externalsecret_sync_calls counter",
-        "# TYPE externalsecret_sync_calls_error counter",
+        "# TYPE externalsecret_sync_calls_error unknown",
         "# TYPE externalsecret_status_condition gauge",
         "# TYPE externalsecret_reconcile_duration_seconds histogram",
     ] {

@@ -41,10 +41,13 @@ async fn run_loads_keys_leads_unseals_serves_and_hands_over_on_shutdown() {
     let client = builder.with_object(sealed).build().await.unwrap();
 
     let port = free_port();
+    let metrics_port = free_port();
     let flags = Flags::parse_from([
         "secrets-controller",
         "--listen-addr",
         &format!("127.0.0.1:{port}"),
+        "--listen-metrics-addr",
+        &format!("127.0.0.1:{metrics_port}"),
         "--namespace",
         "kube-system",
         "--all-namespaces=false",
@@ -82,7 +85,7 @@ async fn run_loads_keys_leads_unseals_serves_and_hands_over_on_shutdown() {
         "the newest loaded key seals"
     );
     let metrics = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .send()
         .await
         .unwrap()
@@ -112,4 +115,98 @@ async fn run_loads_keys_leads_unseals_serves_and_hands_over_on_shutdown() {
         lease.spec.unwrap().holder_identity.is_none(),
         "lease released on shutdown"
     );
+}
+
+/// Issue 8 item 6: with `--leader-elect=false` the controller exited by itself after start (the
+/// leadership channel's sender was dropped, which read as "stop"). It must lead at once, take no
+/// Lease, and run until told to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_leader_election_it_leads_at_once_and_keeps_running() {
+    let keys: serde_json::Value = serde_json::from_str(&read("keys/all-keys-list.json")).unwrap();
+    let mut builder = kube_fake_client::ClientBuilder::new()
+        .with_resource::<SealedSecret>()
+        .with_status_subresource::<SealedSecret>();
+    for item in keys["items"].as_array().unwrap() {
+        builder = builder.with_object(serde_json::from_value::<Secret>(item.clone()).unwrap());
+    }
+    let mut sealed: SealedSecret = serde_yaml::from_str(&read("sealedsecrets/basic.yaml")).unwrap();
+    sealed.metadata.uid = Some("uid-basic".into());
+    let client = builder.with_object(sealed).build().await.unwrap();
+
+    let port = free_port();
+    let flags = Flags::parse_from([
+        "secrets-controller",
+        "--leader-elect=false",
+        "--listen-addr",
+        &format!("127.0.0.1:{port}"),
+        "--listen-metrics-addr",
+        "",
+        "--namespace",
+        "kube-system",
+        "--all-namespaces=false",
+        "--additional-namespaces",
+        "default",
+        "--enable-external-secrets=false",
+    ]);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut task = tokio::spawn(run_with(flags.run, client.clone(), async {
+        let _ = stop_rx.await;
+    }));
+
+    // The listed SealedSecret is unsealed: this replica leads without a Lease.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let mut unsealed = false;
+    for _ in 0..200 {
+        if secrets.get_opt("mysecret").await.unwrap().is_some() {
+            unsealed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(unsealed, "the reconciler runs without leader election");
+    let http = reqwest::Client::new();
+    let mut answered = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(answered, "the API listener answers");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    assert!(
+        leases
+            .get_opt("secrets-controller")
+            .await
+            .unwrap()
+            .is_none(),
+        "no Lease is taken without leader election"
+    );
+
+    // Before the fix run_with returned within a second or two of starting.
+    let early = tokio::time::timeout(std::time::Duration::from_secs(3), &mut task).await;
+    assert!(
+        early.is_err(),
+        "run_with returned without being told to stop: {early:?}"
+    );
+    assert!(
+        http.get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success()),
+        "still serving after 3 s"
+    );
+
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), task)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap()
+        .unwrap();
 }

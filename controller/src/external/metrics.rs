@@ -1,12 +1,14 @@
-//! Prometheus metrics of the ExternalSecret reconciler. Names follow ESO's where ESO has one
-//! (`externalsecret_provider_api_calls_count`, `externalsecret_sync_calls_total`, ...); the
-//! per-store labels and the coalescing counters are ours.
+//! Prometheus metrics of the ExternalSecret reconciler. Names are exactly ESO's where ESO has one
+//! (`externalsecret_provider_api_calls_count`, `externalsecret_sync_calls_total`,
+//! `externalsecret_sync_calls_error`, `externalsecret_status_condition`), as ESO's Grafana
+//! dashboard queries them; the per-store labels and the coalescing counters are ours.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +39,38 @@ pub struct ConditionLabels {
     pub status: String,
 }
 
+/// A counter exposed under its registered name exactly. prometheus-client appends `_total` to
+/// every counter (OpenMetrics requires it), but ESO's `externalsecret_sync_calls_error` and
+/// `externalsecret_provider_api_calls_count` have no such suffix and dashboards query them by
+/// those names; OpenMetrics allows any name for type `unknown`, and PromQL's `rate`/`increase`
+/// do not look at the type.
+#[derive(Clone, Debug, Default)]
+pub struct PlainCounter(Counter);
+
+impl PlainCounter {
+    pub fn inc(&self) -> u64 {
+        self.0.inc()
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl TypedMetric for PlainCounter {
+    const TYPE: MetricType = MetricType::Unknown;
+}
+
+impl EncodeMetric for PlainCounter {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_gauge(&self.0.get())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Unknown
+    }
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
@@ -44,10 +78,10 @@ fn duration_histogram() -> Histogram {
 /// Cheap to clone: every field is a shared handle.
 #[derive(Clone, Debug)]
 pub struct Metrics {
-    pub provider_calls: Family<CallLabels, Counter>,
+    pub provider_calls: Family<CallLabels, PlainCounter>,
     pub cache_hits: Family<StoreLabels, Counter>,
     pub sync_calls: Family<EsLabels, Counter>,
-    pub sync_errors: Family<EsLabels, Counter>,
+    pub sync_errors: Family<EsLabels, PlainCounter>,
     pub status_condition: Family<ConditionLabels, Gauge>,
     pub reconcile_duration: Family<EsLabels, Histogram, fn() -> Histogram>,
 }
@@ -124,7 +158,7 @@ impl Metrics {
         }
         let needle = format!("store=\"{store}\"");
         text.lines()
-            .filter(|l| l.starts_with("c_total{") && l.contains(&needle))
+            .filter(|l| l.starts_with("c{") && l.contains(&needle))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }
