@@ -12,6 +12,8 @@
 //!
 //! Anything set explicitly (flag or environment variable) wins over these defaults.
 
+use std::fmt::Write as _;
+
 use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Command};
 
@@ -386,6 +388,8 @@ pub fn describe(args: &RunArgs) -> String {
         ("update-status", args.update_status.to_string()),
     ]
     .iter()
-    .map(|(k, v)| format!("{k}: {v}\n"))
-    .collect()
+    .fold(String::new(), |mut out, (k, v)| {
+        let _ = writeln!(out, "{k}: {v}");
+        out
+    })
 }
