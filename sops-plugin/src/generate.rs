@@ -4,20 +4,50 @@
 //! Without a kustomization, every `.yaml/.yml/.json` file below the directory (sorted, hidden
 //! directories skipped) contributes its Kubernetes documents (those with `apiVersion` and
 //! `kind`): plain files pass through byte for byte, SOPS files are decrypted. With a
-//! `kustomization.yaml` at the top, the directory is copied to a private temporary directory,
-//! every SOPS file in the copy (any format, so `secretGenerator` env/ini files work too) is
-//! replaced by its plaintext, and `kustomize build` renders the copy. Decrypting *before*
-//! kustomize keeps the MAC valid (kustomize re-orders keys and adds labels, which would break
-//! decryption of its output) and needs no exec plugin or `--enable-alpha-plugins`.
+//! `kustomization.yaml` at the top, the checkout is copied to a private scratch directory
+//! ([`crate::scratch`]), every SOPS file in the copy (any format, so `secretGenerator` env/ini
+//! files work too) is replaced by its plaintext, and `kustomize build` renders the copy.
+//!
+//! What the repository may make the plugin read is bounded: nothing outside the checkout
+//! (symlinks are not followed, kustomization paths may not leave it, application settings
+//! cannot widen kustomize's load restrictor), sizes per file and per render (see the `MAX_*`
+//! constants), and two last checks on the output: no private key text of a loaded identity
+//! ([`Keyring::check_output`]) and, with `--seal`, no decrypted value outside a SealedSecret
+//! ([`crate::seal::Plaintexts`]).
+//!
+//! Decrypting *before* kustomize keeps the MAC valid (kustomize re-orders keys and adds labels,
+//! which would break decryption of its output) and needs no exec plugin or
+//! `--enable-alpha-plugins`.
 
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
-use crate::seal::Sealer;
+use crate::scratch::Scratch;
+use crate::seal::{Plaintexts, Sealer};
 use crate::stores::{self, Format};
 use crate::value::{Map, Value};
+
+/// Largest SOPS file a render decrypts: its tree is held in memory, several times its size.
+pub const MAX_SOPS_FILE_BYTES: u64 = 8 << 20;
+/// Largest plain file a render reads (plain manifests pass through without a tree).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// Most bytes a render reads from the repository (without a kustomization) or takes from
+/// kustomize's output: the rendered stream is held in memory for the output checks.
+pub const MAX_RENDER_BYTES: u64 = 128 << 20;
+/// Most bytes copied for a kustomize render (streamed to the scratch directory, not held; the
+/// Deployment gives it a 64Mi memory-backed `/tmp`).
+pub const MAX_COPY_BYTES: u64 = 48 << 20;
+/// Deepest directory nesting walked.
+const MAX_DEPTH: usize = 64;
+
+/// Flags an Application may pass to kustomize through `ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS`:
+/// none of them widens what kustomize reads (`--load-restrictor` is operator-only).
+pub const APP_KUSTOMIZE_FLAGS: [&str; 1] = ["--enable-helm"];
 
 /// Render options (from the plugin's environment).
 #[derive(Clone, Debug)]
@@ -40,19 +70,25 @@ fn on_path(env: &dyn Fn(&str) -> Option<String>, prog: &str) -> bool {
 
 impl Options {
     /// `SOPS_PLUGIN_KUSTOMIZE` (a command line, e.g. `kustomize build` or `kubectl kustomize`),
-    /// else `kustomize build` when on PATH, else `kubectl kustomize`. Build flags come from
-    /// `ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS`, restricted to an allow-list because application
-    /// authors control every `ARGOCD_ENV_*` variable.
+    /// else `kustomize build` when on PATH, else `kubectl kustomize`. Build flags: the
+    /// operator's `SOPS_PLUGIN_KUSTOMIZE_BUILD_OPTIONS` (any flag, e.g.
+    /// `--load-restrictor=LoadRestrictionsNone`), then the Application's
+    /// `ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS` restricted to [`APP_KUSTOMIZE_FLAGS`], because
+    /// application authors control every `ARGOCD_ENV_*` variable.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let allowed = ["--enable-helm", "--load-restrictor=LoadRestrictionsNone"];
-        let kustomize_args = env("ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS")
-            .map(|s| {
-                s.split_whitespace()
-                    .filter(|a| allowed.contains(a))
-                    .map(String::from)
-                    .collect()
-            })
+        let mut kustomize_args: Vec<String> = env("SOPS_PLUGIN_KUSTOMIZE_BUILD_OPTIONS")
+            .and_then(|s| shlex::split(&s))
             .unwrap_or_default();
+        kustomize_args.extend(
+            env("ARGOCD_ENV_KUSTOMIZE_BUILD_OPTIONS")
+                .map(|s| {
+                    s.split_whitespace()
+                        .filter(|a| APP_KUSTOMIZE_FLAGS.contains(a))
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        );
         let kustomize = match env("SOPS_PLUGIN_KUSTOMIZE")
             .and_then(|c| shlex::split(&c))
             .filter(|v| !v.is_empty())
@@ -96,8 +132,14 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Unsupported(format!("{}: {e}", path.display()))
 }
 
-/// Lists files below `dir`, sorted, skipping hidden entries and symlinks leaving the tree.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Lists regular files below `dir`, sorted, skipping hidden entries and symlinks.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Unsupported(format!(
+            "{}: directories nested deeper than {MAX_DEPTH} levels",
+            dir.display()
+        )));
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io_err(dir, e))?
         .filter_map(|e| e.ok())
@@ -108,9 +150,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         if name.to_string_lossy().starts_with('.') {
             continue;
         }
+        // The entry's own type: a symlink is neither a directory nor a file here.
         let ft = e.file_type().map_err(|er| io_err(&e.path(), er))?;
         if ft.is_dir() {
-            walk(&e.path(), out)?;
+            walk(&e.path(), out, depth + 1)?;
         } else if ft.is_file() {
             out.push(e.path());
         }
@@ -118,67 +161,137 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn is_manifest(doc: &Map) -> bool {
-    let v = Value::Map(doc.clone());
-    v.get("apiVersion").is_some() && v.get("kind").is_some()
+/// Reads a file the repository names, refusing it above `limit` or when the render's
+/// running total would pass [`MAX_RENDER_BYTES`].
+fn read_bounded(path: &Path, limit: u64, total: &mut u64) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut buf = vec![];
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_err(path, e))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::Unsupported(format!(
+            "{}: larger than {} MiB, the limit for one file",
+            path.display(),
+            limit >> 20
+        )));
+    }
+    *total += buf.len() as u64;
+    if *total > MAX_RENDER_BYTES {
+        return Err(Error::Unsupported(format!(
+            "{}: the application's files add up to more than {} MiB, the limit for one render",
+            path.display(),
+            MAX_RENDER_BYTES >> 20
+        )));
+    }
+    Ok(buf)
 }
 
-/// Renders one file's Kubernetes documents (decrypted if it is a SOPS file).
+fn get<'a>(doc: &'a Map, key: &str) -> Option<&'a Value> {
+    doc.iter().find_map(|(k, v)| match k {
+        crate::value::Key::Str(s) if s == key => Some(v),
+        _ => None,
+    })
+}
+
+fn is_manifest(doc: &Map) -> bool {
+    get(doc, "apiVersion").is_some() && get(doc, "kind").is_some()
+}
+
+/// A `kind: List` (or `SecretList`...) document's items; with `--seal` each is sealed on its
+/// own, so Secrets inside a List are not passed through.
+fn expand_lists(doc: &Map) -> Vec<Map> {
+    let is_list = get(doc, "kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"));
+    match (is_list, get(doc, "items")) {
+        (true, Some(Value::Seq(items))) => items
+            .iter()
+            .filter_map(|i| match i {
+                Value::Map(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![doc.clone()],
+    }
+}
+
+/// Renders one file's Kubernetes documents into `out` (decrypted if it is a SOPS file; values
+/// decrypted are recorded in `seen`).
 pub fn render_file(
     path: &Path,
     src: &[u8],
     keys: &Keyring,
     seal: Option<&Sealer>,
-) -> Result<Vec<String>> {
+    seen: &mut Plaintexts,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let format = Format::from_path(path);
     if !matches!(format, Format::Yaml | Format::Json) {
-        return Ok(vec![]);
+        return Ok(());
     }
-    match stores::load_encrypted(format, src) {
-        Ok(_) => {
-            let opened = crate::open(format, src, keys, false).map_err(|e| file_err(path, e))?;
-            opened
-                .docs
-                .iter()
-                .filter(|d| is_manifest(d))
-                .map(|d| emit_doc(d, seal).map_err(|e| file_err(path, e)))
-                .collect()
+    if stores::may_be_sops(format, src) {
+        if src.len() as u64 > MAX_SOPS_FILE_BYTES && looks_encrypted(src) {
+            return Err(file_err(path, too_large_sops()));
         }
-        Err(Error::MetadataNotFound) => {
-            let text = std::str::from_utf8(src)
-                .map_err(|_| file_err(path, Error::parse("YAML", "not UTF-8")))?;
-            let docs = stores::load_plain(format, src).map_err(|e| file_err(path, e))?;
-            if seal.is_some() && docs.iter().any(Sealer::is_secret) {
-                // A plain Secret in Git is sealed too: its plaintext should not reach Argo CD's cache.
-                docs.iter()
-                    .filter(|d| is_manifest(d))
-                    .map(|d| emit_doc(d, seal).map_err(|e| file_err(path, e)))
-                    .collect()
-            } else if docs.iter().any(is_manifest) {
-                // Pass the text through untouched; documents are separated by the caller.
-                let mut t = text.to_string();
-                if !t.ends_with('\n') {
-                    t.push('\n');
+        match stores::load_encrypted(format, src) {
+            Ok(_) => {
+                let opened =
+                    crate::open(format, src, keys, false).map_err(|e| file_err(path, e))?;
+                seen.add_opened(&path.display().to_string(), &opened);
+                for d in opened.docs.iter().filter(|d| is_manifest(d)) {
+                    let docs = match seal {
+                        Some(_) => expand_lists(d),
+                        None => vec![d.clone()],
+                    };
+                    for d in docs.iter().filter(|d| is_manifest(d)) {
+                        push_doc(out, &emit_doc(d, seal).map_err(|e| file_err(path, e))?);
+                    }
                 }
-                Ok(vec![t])
-            } else {
-                Ok(vec![])
+                return Ok(());
             }
+            Err(Error::MetadataNotFound) => {}
+            Err(e) if seal.is_some() || looks_encrypted(src) => return Err(file_err(path, e)),
+            Err(_) => {}
         }
+    }
+    let text =
+        std::str::from_utf8(src).map_err(|_| file_err(path, Error::parse("YAML", "not UTF-8")))?;
+    let kinds = match stores::yaml::top_level_kinds(text) {
+        Ok(k) => k,
         // A plain manifest our parser refuses (YAML that go-yaml tolerates, or text that is not
         // YAML at all) carries no SOPS data: hand it to Argo CD as it is, and let Argo CD judge.
-        Err(Error::Parse { .. }) if seal.is_none() && !looks_encrypted(src) => {
-            if !looks_like_manifest(src) {
-                return Ok(vec![]);
+        Err(e) if seal.is_some() || looks_encrypted(src) => return Err(file_err(path, e)),
+        Err(_) => {
+            if looks_like_manifest(src) {
+                push_doc(out, text);
             }
-            let mut t = String::from_utf8_lossy(src).into_owned();
-            if !t.ends_with('\n') {
-                t.push('\n');
-            }
-            Ok(vec![t])
+            return Ok(());
         }
-        Err(e) => Err(file_err(path, e)),
+    };
+    let manifests = kinds.iter().any(|(a, k)| a.is_some() && k.is_some());
+    let secret_inside = kinds.iter().any(|(a, k)| {
+        k.as_deref() == Some("Secret") && a.as_deref() == Some("v1")
+            || k.as_deref().is_some_and(|k| k.ends_with("List"))
+    });
+    if seal.is_some() && secret_inside {
+        // A plain Secret in Git is sealed too: its plaintext should not reach Argo CD's cache.
+        let docs = stores::load_plain(format, src).map_err(|e| file_err(path, e))?;
+        for d in docs.iter().flat_map(expand_lists).filter(is_manifest) {
+            push_doc(out, &emit_doc(&d, seal).map_err(|e| file_err(path, e))?);
+        }
+    } else if manifests {
+        // Passed through untouched; documents are separated by `push_doc`.
+        push_doc(out, text);
     }
+    Ok(())
+}
+
+fn too_large_sops() -> Error {
+    Error::Unsupported(format!(
+        "a SOPS file larger than {} MiB is not decrypted (the limit for one file)",
+        MAX_SOPS_FILE_BYTES >> 20
+    ))
 }
 
 fn looks_encrypted(src: &[u8]) -> bool {
@@ -198,61 +311,60 @@ fn emit_doc(doc: &Map, seal: Option<&Sealer>) -> Result<String> {
     }
 }
 
-/// Joins rendered documents into one stream.
-fn join(docs: Vec<String>) -> Vec<u8> {
-    let mut out = String::new();
-    for d in docs {
-        let d = d.strip_prefix("---\n").unwrap_or(&d);
-        if d.trim().is_empty() {
-            continue;
-        }
-        out.push_str("---\n");
-        out.push_str(d);
+/// Appends one rendered document (or file of documents) to the stream, `---` first.
+fn push_doc(out: &mut Vec<u8>, d: &str) {
+    let d = d.strip_prefix("---\n").unwrap_or(d);
+    if d.trim().is_empty() {
+        return;
     }
-    out.into_bytes()
+    out.extend_from_slice(b"---\n");
+    out.extend_from_slice(d.as_bytes());
+    if !d.ends_with('\n') {
+        out.push(b'\n');
+    }
 }
 
-/// Renders the application directory (see the module docs).
-pub fn render_dir(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>> {
-    if KUSTOMIZATION_NAMES.iter().any(|n| dir.join(n).is_file()) {
-        return render_kustomize(dir, keys, opts);
-    }
-    let mut files = vec![];
-    walk(dir, &mut files)?;
-    let mut docs = vec![];
-    for f in files {
-        let src = std::fs::read(&f).map_err(|e| io_err(&f, e))?;
-        docs.extend(render_file(&f, &src, keys, opts.seal.as_ref())?);
-    }
-    Ok(join(docs))
+/// Where the application lives: the checkout root and the application directory, both with
+/// symlinks resolved, and the application's path inside the checkout.
+#[derive(Debug)]
+struct AppDir {
+    root: PathBuf,
+    app: PathBuf,
+    rel: PathBuf,
 }
 
-/// Upper bound of what one render copies (a guard against copying a huge monorepo per render).
-const COPY_LIMIT_BYTES: u64 = 256 << 20;
-
-/// Copies regular files (no symlinks, no hidden directories such as `.git`); returns the bytes
-/// copied so far.
-fn copy_tree(from: &Path, to: &Path, mut copied: u64) -> Result<u64> {
-    std::fs::create_dir_all(to).map_err(|e| io_err(to, e))?;
-    for e in std::fs::read_dir(from).map_err(|e| io_err(from, e))? {
-        let e = e.map_err(|er| io_err(from, er))?;
-        let ft = e.file_type().map_err(|er| io_err(&e.path(), er))?;
-        let dest = to.join(e.file_name());
-        if ft.is_dir() {
-            if !e.file_name().to_string_lossy().starts_with('.') {
-                copied = copy_tree(&e.path(), &dest, copied)?;
+/// `path` made absolute without resolving symlinks (`..` removed lexically). For the working
+/// directory, `PWD` is used when it names it: the kernel's answer has symlinks resolved already.
+fn absolute_lexical(path: &Path) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().map_err(|e| io_err(path, e))?;
+    let base = std::env::var_os("PWD")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && same_file(p, &cwd))
+        .unwrap_or(cwd);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
             }
-        } else if ft.is_file() {
-            copied += std::fs::copy(e.path(), &dest).map_err(|er| io_err(&e.path(), er))?;
-            if copied > COPY_LIMIT_BYTES {
-                return Err(Error::Unsupported(format!(
-                    "the repository is larger than {} MiB; point the Application at a smaller repository",
-                    COPY_LIMIT_BYTES >> 20
-                )));
-            }
+            Component::CurDir => {}
+            other => out.push(other),
         }
     }
-    Ok(copied)
+    Ok(out)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// The checkout root: the application directory minus `ARGOCD_APP_SOURCE_PATH` (what Argo CD
@@ -277,113 +389,414 @@ fn repo_root(abs_dir: &Path, source_path: Option<&str>) -> PathBuf {
         .unwrap_or_else(|| abs_dir.to_path_buf())
 }
 
-fn render_kustomize(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>> {
-    // Bases outside the app directory (../base) are common, so copy from the checkout root.
-    let abs_dir = dir.canonicalize().map_err(|e| io_err(dir, e))?;
-    let root = repo_root(&abs_dir, opts.source_path.as_deref());
-    let rel = abs_dir
-        .strip_prefix(&root)
-        .unwrap_or(Path::new(""))
-        .to_path_buf();
-    // Plaintext lives only in this private directory (0700), removed when rendering ends.
-    let tmp = tempfile::Builder::new()
-        .prefix("sops-plugin-")
-        .tempdir()
-        .map_err(|e| Error::Unsupported(format!("cannot create a temporary directory: {e}")))?;
-    let work = tmp.path().join("src");
-    copy_tree(&root, &work, 0)?;
-    let app = work.join(&rel);
-    let mut files = vec![];
-    walk(&work, &mut files)?;
-    for f in files {
-        let src = std::fs::read(&f).map_err(|e| io_err(&f, e))?;
-        let format = Format::from_path(&f);
-        if format == Format::Binary
-            && !(src.first() == Some(&b'{') && src.windows(6).any(|w| w == b"\"sops\""))
+impl AppDir {
+    /// Refuses an application directory that is, or lies below, a symlink inside the checkout,
+    /// and one whose real location is outside the checkout.
+    fn resolve(dir: &Path, source_path: Option<&str>) -> Result<Self> {
+        let lexical = absolute_lexical(dir)?;
+        let root_lex = repo_root(&lexical, source_path);
+        let symlink = |p: &Path| {
+            std::fs::symlink_metadata(p)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+        };
+        let refuse = || {
+            Error::Unsupported(format!(
+                "{}: the application directory is a symlink (or lies below one); it is not followed",
+                dir.display()
+            ))
+        };
+        if symlink(&lexical) {
+            return Err(refuse());
+        }
+        let mut p = root_lex.clone();
+        for c in lexical
+            .strip_prefix(&root_lex)
+            .unwrap_or(Path::new(""))
+            .components()
         {
-            continue;
+            p.push(c);
+            if symlink(&p) {
+                return Err(refuse());
+            }
         }
-        if !stores::has_metadata(format, &src) {
-            continue;
+        let app = lexical.canonicalize().map_err(|e| io_err(dir, e))?;
+        let root = root_lex.canonicalize().map_err(|e| io_err(&root_lex, e))?;
+        let rel = app.strip_prefix(&root).map_err(|_| refuse())?.to_path_buf();
+        Ok(AppDir { root, app, rel })
+    }
+}
+
+/// Renders the application directory (see the module docs) and checks the output.
+pub fn render_dir(dir: &Path, keys: &Keyring, opts: &Options) -> Result<Vec<u8>> {
+    let app = AppDir::resolve(dir, opts.source_path.as_deref())?;
+    let mut seen = Plaintexts::default();
+    let out = if KUSTOMIZATION_NAMES
+        .iter()
+        .any(|n| app.app.join(n).is_file())
+    {
+        render_kustomize(&app, keys, opts, &mut seen)?
+    } else {
+        let mut files = vec![];
+        walk(&app.app, &mut files, 0)?;
+        let mut out = vec![];
+        let mut total = 0;
+        for f in files {
+            if !matches!(Format::from_path(&f), Format::Yaml | Format::Json) {
+                continue;
+            }
+            let src = read_bounded(&f, MAX_FILE_BYTES, &mut total)?;
+            render_file(&f, &src, keys, opts.seal.as_ref(), &mut seen, &mut out)?;
         }
-        let shown = f.strip_prefix(&work).unwrap_or(&f).to_path_buf();
-        match crate::decrypt(format, format, &src, keys, false) {
-            Ok(plain) => std::fs::write(&f, plain.as_slice()).map_err(|e| io_err(&shown, e))?,
+        out
+    };
+    keys.check_output(&out)?;
+    if opts.seal.is_some() {
+        seen.check_output(&out)?;
+    }
+    Ok(out)
+}
+
+/// Where a kustomize render is at while copying: bytes so far, decrypted values.
+struct Copy<'a> {
+    scratch: &'a Scratch,
+    keys: &'a Keyring,
+    seen: &'a mut Plaintexts,
+    app_rel: &'a Path,
+    copied: u64,
+}
+
+impl Copy<'_> {
+    /// Copies regular files (no symlinks, no hidden directories such as `.git`), decrypting SOPS
+    /// files and checking kustomization files on the way. `rel` is the path inside the checkout.
+    fn tree(&mut self, from: &Path, to: &Path, rel: &Path, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(Error::Unsupported(format!(
+                "{}: directories nested deeper than {MAX_DEPTH} levels",
+                rel.display()
+            )));
+        }
+        self.scratch.create_dir(to)?;
+        for e in std::fs::read_dir(from).map_err(|e| io_err(from, e))? {
+            let e = e.map_err(|er| io_err(from, er))?;
+            let ft = e.file_type().map_err(|er| io_err(&e.path(), er))?;
+            let name = e.file_name();
+            let (dest, rel) = (to.join(&name), rel.join(&name));
+            if ft.is_dir() {
+                if !name.to_string_lossy().starts_with('.') {
+                    self.tree(&e.path(), &dest, &rel, depth + 1)?;
+                }
+            } else if ft.is_file() {
+                self.file(&e.path(), &dest, &rel)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, from: &Path, dest: &Path, rel: &Path) -> Result<()> {
+        let len = std::fs::metadata(from).map_err(|e| io_err(rel, e))?.len();
+        self.copied += len;
+        if self.copied > MAX_COPY_BYTES {
+            return Err(Error::Unsupported(format!(
+                "the repository is larger than {} MiB; point the Application at a smaller repository",
+                MAX_COPY_BYTES >> 20
+            )));
+        }
+        if len > MAX_SOPS_FILE_BYTES {
+            return self.stream(from, dest, rel);
+        }
+        let src = std::fs::read(from).map_err(|e| io_err(rel, e))?;
+        if KUSTOMIZATION_NAMES
+            .iter()
+            .any(|n| rel.file_name() == Some(n.as_ref()))
+        {
+            check_kustomization(rel, &src)?;
+        }
+        let format = Format::from_path(rel);
+        if !stores::is_sops(format, &src) {
+            return self.scratch.write(dest, &src);
+        }
+        match crate::open(format, &src, self.keys, false) {
+            Ok(opened) => {
+                self.seen.add_opened(&rel.display().to_string(), &opened);
+                let plain = Zeroizing::new(
+                    stores::emit_plain(format, &opened.docs).map_err(|e| file_err(rel, e))?,
+                );
+                self.scratch.write(dest, &plain)
+            }
             // Files of other applications may be encrypted for other keys: leave them; if the
-            // kustomization uses one, the check on the output below fails the render.
-            Err(Error::DataKey(_)) if !f.starts_with(&app) => {}
-            Err(e) => return Err(file_err(&shown, e)),
+            // kustomization uses one, the check on the output fails the render.
+            Err(Error::DataKey(_)) if !rel.starts_with(self.app_rel) => {
+                self.scratch.write(dest, &src)
+            }
+            Err(e) => Err(file_err(rel, e)),
         }
     }
+
+    /// Copies a file too large to be a SOPS file the plugin decrypts, refusing one that is.
+    fn stream(&mut self, from: &Path, dest: &Path, rel: &Path) -> Result<()> {
+        const MARK: &[u8] = b"ENC[AES256_GCM,";
+        let mut input = std::fs::File::open(from).map_err(|e| io_err(rel, e))?;
+        let mut output = self.scratch.create(dest)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut tail: Vec<u8> = vec![];
+        loop {
+            let n = input.read(&mut buf).map_err(|e| io_err(rel, e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            tail.extend_from_slice(&buf[..n]);
+            if tail.windows(MARK.len()).any(|w| w == MARK) {
+                return Err(file_err(rel, too_large_sops()));
+            }
+            output.write_all(&buf[..n]).map_err(|e| io_err(dest, e))?;
+            tail.drain(..tail.len().saturating_sub(MARK.len()));
+        }
+    }
+}
+
+/// Kustomization fields that name files or directories: lists of paths, maps whose `path`
+/// does, and generator entries.
+const PATH_LISTS: [&str; 9] = [
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "patchesStrategicMerge",
+];
+const PATH_ENTRY_LISTS: [&str; 3] = ["patches", "patchesJson6902", "replacements"];
+
+/// Refuses a kustomization that names a path outside the checkout: absolute, `file://`, or with
+/// more `..` than it has directories above it. Checked on every kustomization in the copy, so
+/// bases and components are covered too; kustomize's own load restrictor then keeps each one
+/// inside its directory.
+fn check_kustomization(rel: &Path, src: &[u8]) -> Result<()> {
+    let docs = stores::load_plain(Format::Yaml, src).map_err(|e| file_err(rel, e))?;
+    let dir = rel.parent().unwrap_or(Path::new(""));
+    let mut paths: Vec<(String, String)> = vec![];
+    let strs = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::Seq(items)) => items.iter().filter_map(Value::scalar_text).collect(),
+            Some(v) => v.scalar_text().into_iter().collect(),
+            None => vec![],
+        }
+    };
+    for doc in &docs {
+        let root = Value::Map(doc.clone());
+        for field in PATH_LISTS {
+            for p in strs(root.get(field)) {
+                paths.push((field.to_string(), p));
+            }
+        }
+        for field in PATH_ENTRY_LISTS {
+            if let Some(Value::Seq(items)) = root.get(field) {
+                for i in items {
+                    for p in strs(i.get("path")) {
+                        paths.push((format!("{field}.path"), p));
+                    }
+                }
+            }
+        }
+        for field in ["configMapGenerator", "secretGenerator"] {
+            if let Some(Value::Seq(items)) = root.get(field) {
+                for i in items {
+                    for p in strs(i.get("files")) {
+                        let p = p.split_once('=').map_or(p.as_str(), |(_, p)| p).to_string();
+                        paths.push((format!("{field}.files"), p));
+                    }
+                    for key in ["envs", "env"] {
+                        for p in strs(i.get(key)) {
+                            paths.push((format!("{field}.{key}"), p));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(Value::Seq(items)) = root.get("helmCharts") {
+            for i in items {
+                for key in ["valuesFile", "additionalValuesFiles"] {
+                    for p in strs(i.get(key)) {
+                        paths.push((format!("helmCharts.{key}"), p));
+                    }
+                }
+            }
+        }
+        if let Some(g) = root.get("helmGlobals") {
+            for key in ["chartHome", "configHome"] {
+                for p in strs(g.get(key)) {
+                    paths.push((format!("helmGlobals.{key}"), p));
+                }
+            }
+        }
+        if let Some(o) = root.get("openapi") {
+            for p in strs(o.get("path")) {
+                paths.push(("openapi.path".into(), p));
+            }
+        }
+    }
+    for (field, p) in paths {
+        if !stays_inside(dir, &p) {
+            return Err(Error::Unsupported(format!(
+                "{}: {field} entry '{}' points outside the repository; a kustomization may only \
+                 read files of its own repository",
+                rel.display(),
+                p.chars().take(200).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a kustomization path, relative to its directory `dir` inside the checkout, stays
+/// inside the checkout. Inline content (a patch or generator written in place) and remote
+/// URLs other than `file://` read nothing local.
+fn stays_inside(dir: &Path, p: &str) -> bool {
+    let p = p.trim();
+    if p.contains('\n') {
+        return true;
+    }
+    if let Some((scheme, _)) = p.split_once("://") {
+        return !scheme.eq_ignore_ascii_case("file");
+    }
+    if p.starts_with('/') || p.starts_with('~') {
+        return false;
+    }
+    let mut depth = dir.components().count() as i64;
+    for part in p.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+fn render_kustomize(
+    app: &AppDir,
+    keys: &Keyring,
+    opts: &Options,
+    seen: &mut Plaintexts,
+) -> Result<Vec<u8>> {
+    // Bases outside the app directory (../base) are common, so copy from the checkout root.
+    let scratch = Scratch::new()?;
+    let work = scratch.path().join("src");
+    Copy {
+        scratch: &scratch,
+        keys,
+        seen,
+        app_rel: &app.rel,
+        copied: 0,
+    }
+    .tree(&app.root, &work, Path::new(""), 0)?;
+    let shown = app.app.display();
     let (prog, pre) = opts
         .kustomize
         .split_first()
         .ok_or_else(|| Error::Config("empty kustomize command".into()))?;
-    let out = Command::new(prog)
+    let mut child = Command::new(prog)
         .args(pre)
         .args(&opts.kustomize_args)
-        .arg(&app)
+        .arg(work.join(&app.rel))
         .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .map_err(|e| {
             Error::Unsupported(format!(
-                "{}: a kustomization is present but '{}' could not be run: {e} (install kustomize in the plugin image or set SOPS_PLUGIN_KUSTOMIZE)",
-                dir.display(),
+                "{shown}: a kustomization is present but '{}' could not be run: {e} (install kustomize in the plugin image or set SOPS_PLUGIN_KUSTOMIZE)",
                 opts.kustomize.join(" ")
             ))
         })?;
-    if !out.status.success() {
-        // kustomize's messages may quote file content, now plaintext: report only the status.
+    crate::scratch::set_child(Some(child.id()));
+    let mut text = vec![];
+    let read = child
+        .stdout
+        .take()
+        .map(|o| o.take(MAX_RENDER_BYTES + 1).read_to_end(&mut text));
+    if text.len() as u64 > MAX_RENDER_BYTES {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    crate::scratch::set_child(None);
+    drop(scratch);
+    if text.len() as u64 > MAX_RENDER_BYTES {
         return Err(Error::Unsupported(format!(
-            "{}: '{}' failed with {}",
-            dir.display(),
-            opts.kustomize.join(" "),
-            out.status
+            "{shown}: kustomize printed more than {} MiB, the limit for one render",
+            MAX_RENDER_BYTES >> 20
         )));
     }
-    let text = String::from_utf8(out.stdout)
-        .map_err(|_| Error::Unsupported("kustomize output is not UTF-8".into()))?;
-    let parsed = stores::yaml::parse(&text);
-    let still_encrypted = parsed
-        .as_ref()
-        .map(|docs| {
-            docs.iter()
-                .any(|d| Value::Map(d.clone()).get("sops").is_some())
-        })
-        .unwrap_or(false);
-    if still_encrypted {
+    let status = status.map_err(|e| io_err(&app.app, e))?;
+    if let Some(Err(e)) = read {
+        return Err(io_err(&app.app, e));
+    }
+    if !status.success() {
+        // kustomize's messages may quote file content, now plaintext: report only the status.
         return Err(Error::Unsupported(format!(
-            "{}: the rendered output still contains a SOPS-encrypted resource (no key for it here)",
-            dir.display()
+            "{shown}: '{}' failed with {status}",
+            opts.kustomize.join(" ")
+        )));
+    }
+    let text = String::from_utf8(text)
+        .map_err(|_| Error::Unsupported("kustomize output is not UTF-8".into()))?;
+    // kustomize writes block YAML with top-level keys in column 0.
+    if text.lines().any(|l| l.starts_with("sops:")) {
+        return Err(Error::Unsupported(format!(
+            "{shown}: the rendered output still contains a SOPS-encrypted resource (no key for it here)"
         )));
     }
     if let Some(sealer) = &opts.seal {
-        let docs =
-            parsed.map_err(|e| Error::Unsupported(format!("cannot read kustomize output: {e}")))?;
         let mut out = vec![];
-        for d in docs.iter().filter(|d| !d.is_empty()) {
-            out.push(emit_doc(d, Some(sealer))?);
+        for chunk in split_documents(&text) {
+            let docs = stores::yaml::parse(chunk)
+                .map_err(|e| Error::Unsupported(format!("cannot read kustomize output: {e}")))?;
+            for d in docs.iter().filter(|d| !d.is_empty()) {
+                push_doc(&mut out, &emit_doc(d, Some(sealer))?);
+            }
         }
-        return Ok(join(out));
+        return Ok(out);
     }
     Ok(text.into_bytes())
+}
+
+/// Splits a YAML stream at its `---` lines (one document each, parsed one at a time).
+pub fn split_documents(text: &str) -> impl Iterator<Item = &str> {
+    let mut starts = vec![0];
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if pos > 0 && (line.trim_end() == "---" || line.starts_with("--- ")) {
+            starts.push(pos);
+        }
+        pos += line.len();
+    }
+    starts.push(text.len());
+    let bounds: Vec<(usize, usize)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+    bounds.into_iter().map(move |(a, b)| &text[a..b])
 }
 
 /// CMP discovery: the first SOPS-encrypted file below `dir` (YAML, JSON, dotenv or INI), if any.
 pub fn discover(dir: &Path) -> Result<Option<PathBuf>> {
     let mut files = vec![];
-    walk(dir, &mut files)?;
+    walk(dir, &mut files, 0)?;
     for f in files {
         let format = Format::from_path(&f);
         if format == Format::Binary {
             continue;
         }
-        if let Ok(src) = std::fs::read(&f) {
-            // Cheap pre-filter before parsing: the metadata always names its mac.
-            if src.windows(3).any(|w| w == b"mac") && stores::has_metadata(format, &src) {
-                return Ok(Some(f));
-            }
+        let mut total = 0;
+        if let Ok(src) = read_bounded(&f, MAX_SOPS_FILE_BYTES, &mut total)
+            && stores::is_sops(format, &src)
+        {
+            return Ok(Some(f));
         }
     }
     Ok(None)

@@ -15,13 +15,37 @@ use crate::shamir;
 
 type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
+/// Most runs of `SOPS_AGE_KEY_CMD` in one process: recipients come from repository files, and
+/// their author must not decide how often the operator's key command runs.
+pub const MAX_KEY_CMD_RUNS: usize = 8;
+
+/// What `SOPS_AGE_KEY_CMD` printed so far, per recipient it was run for.
+#[derive(Default)]
+struct KeyCmdState {
+    by_recipient: std::collections::HashMap<String, std::sync::Arc<Identities>>,
+    runs: usize,
+    /// Public keys of the X25519 identities it returned (a later recipient among them needs no run).
+    publics: Vec<String>,
+    material: Vec<Material>,
+}
+
+/// Private key text an output must never contain, and where it was loaded from.
+pub(crate) type Material = (Zeroizing<String>, String);
+
 /// A set of age identities and a record of where they were looked for.
 #[derive(Default)]
 pub struct Keyring {
     identities: Identities,
+    /// Public keys of the X25519 identities.
+    publics: Vec<String>,
+    /// Private key text of every identity, for [`Keyring::check_output`].
+    material: Vec<Material>,
     /// `SOPS_AGE_KEY_CMD`, run per recipient (with `SOPS_AGE_RECIPIENT` set) when needed.
     key_cmd: Option<String>,
-    cmd_cache: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Identities>>>,
+    /// Recipients the operator allows `SOPS_AGE_KEY_CMD` to be run for
+    /// (`SOPS_AGE_KEY_CMD_RECIPIENTS`); `None`: any valid recipient.
+    key_cmd_recipients: Option<Vec<String>>,
+    cmd_state: std::sync::Mutex<KeyCmdState>,
     /// Human-readable places that were searched (for error messages).
     pub searched: Vec<String>,
     /// Keys found but not usable (e.g. passphrase-protected SSH keys, plugins).
@@ -70,6 +94,9 @@ impl Keyring {
                 if tok.starts_with("AGE-SECRET-KEY-1") {
                     let id = age::x25519::Identity::from_str(tok)
                         .map_err(|_| Error::Config(format!("{source}: invalid age identity")))?;
+                    self.publics.push(id.to_public().to_string());
+                    self.material
+                        .push((Zeroizing::new(tok.to_string()), source.to_string()));
                     self.identities.push(Box::new(id));
                     n += 1;
                 } else if tok.starts_with("AGE-") {
@@ -90,6 +117,8 @@ impl Keyring {
             .map_err(|e| Error::Config(format!("{source}: cannot read SSH key: {e}")))?;
         match id {
             age::ssh::Identity::Unencrypted(_) => {
+                self.material
+                    .extend(pem_secret_lines(pem).map(|l| (Zeroizing::new(l), source.to_string())));
                 self.identities.push(Box::new(id));
                 Ok(1)
             }
@@ -157,6 +186,15 @@ impl Keyring {
                 return Err(Error::Config("SOPS_AGE_KEY_CMD cannot be parsed".into()));
             }
             k.key_cmd = Some(cmd);
+            k.key_cmd_recipients = env("SOPS_AGE_KEY_CMD_RECIPIENTS")
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.split([',', ' ', '\n'])
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(String::from)
+                        .collect()
+                });
         }
         let cfg = env("XDG_CONFIG_HOME")
             .filter(|s| !s.is_empty())
@@ -174,54 +212,152 @@ impl Keyring {
         Ok(k)
     }
 
-    /// Unwraps one age stanza; the error text is age's, never key material.
-    /// Identities `SOPS_AGE_KEY_CMD` prints for `recipient` (cached per recipient).
+    /// Identities `SOPS_AGE_KEY_CMD` prints for `recipient`. The command runs at most once per
+    /// distinct recipient and [`MAX_KEY_CMD_RUNS`] times per process, only for well-formed
+    /// recipients (never for arbitrary text from a file), only for the operator's list when
+    /// `SOPS_AGE_KEY_CMD_RECIPIENTS` is set, and not for a recipient whose identity it already
+    /// returned.
     fn cmd_identities(
         &self,
         recipient: &str,
-    ) -> std::result::Result<std::sync::Arc<Identities>, String> {
+    ) -> std::result::Result<Vec<std::sync::Arc<Identities>>, String> {
         let Some(cmd) = &self.key_cmd else {
-            return Ok(std::sync::Arc::new(vec![]));
+            return Ok(vec![]);
         };
-        if let Ok(cache) = self.cmd_cache.lock()
-            && let Some(ids) = cache.get(recipient)
-        {
-            return Ok(ids.clone());
+        let recipient = recipient.trim();
+        if parse_recipient(recipient).is_err() {
+            return Err("not a valid recipient; SOPS_AGE_KEY_CMD not run for it".into());
         }
+        if let Some(allowed) = &self.key_cmd_recipients
+            && !allowed.iter().any(|a| a == recipient)
+        {
+            return Err("not in SOPS_AGE_KEY_CMD_RECIPIENTS; SOPS_AGE_KEY_CMD not run".into());
+        }
+        let mut st = self
+            .cmd_state
+            .lock()
+            .map_err(|_| "SOPS_AGE_KEY_CMD state is poisoned".to_string())?;
+        if let Some(ids) = st.by_recipient.get(recipient) {
+            return Ok(vec![ids.clone()]);
+        }
+        if st.publics.iter().any(|p| p == recipient) {
+            // An earlier run returned this recipient's identity: those identities are tried.
+            return Ok(st.by_recipient.values().cloned().collect());
+        }
+        if st.runs >= MAX_KEY_CMD_RUNS {
+            return Err(format!(
+                "SOPS_AGE_KEY_CMD already ran {MAX_KEY_CMD_RUNS} times; not run for more recipients"
+            ));
+        }
+        st.runs += 1;
         let out = run_key_cmd(cmd, recipient).map_err(|e| e.to_string())?;
         let text = Zeroizing::new(String::from_utf8_lossy(&out).into_owned());
         let mut k = Keyring::new();
         k.add_text(&text, "SOPS_AGE_KEY_CMD")
             .map_err(|e| e.to_string())?;
-        let ids = std::sync::Arc::new(k.identities);
-        if let Ok(mut cache) = self.cmd_cache.lock() {
-            cache.insert(recipient.to_string(), ids.clone());
-        }
-        Ok(ids)
+        st.publics.append(&mut k.publics);
+        st.material.append(&mut k.material);
+        let ids = std::sync::Arc::new(std::mem::take(&mut k.identities));
+        st.by_recipient.insert(recipient.to_string(), ids.clone());
+        Ok(vec![ids])
     }
 
+    /// Unwraps one age stanza with `ids`; the error text is age's, never key material.
     fn unwrap_stanza(
-        &self,
         enc: &str,
-        recipient: &str,
+        ids: &[&dyn age::Identity],
     ) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
         let mut armored = enc.trim_end().to_string();
         armored.push('\n');
         let dec = age::Decryptor::new_buffered(ArmoredReader::new(armored.as_bytes()))
             .map_err(|e| format!("cannot read age header: {e}"))?;
-        let from_cmd = self.cmd_identities(recipient)?;
         let mut r = dec
-            .decrypt(
-                self.identities
-                    .iter()
-                    .chain(from_cmd.iter())
-                    .map(|i| i.as_ref() as &dyn age::Identity),
-            )
+            .decrypt(ids.iter().copied())
             .map_err(|e| e.to_string())?;
         let mut out = Zeroizing::new(vec![]);
         r.read_to_end(&mut out)
             .map_err(|e| format!("cannot read age payload: {e}"))?;
         Ok(out)
+    }
+
+    /// One group's data key (or share): every stanza with the loaded identities first, then
+    /// `SOPS_AGE_KEY_CMD` per stanza, within its bounds.
+    fn unwrap_group(
+        &self,
+        g: &KeyGroup,
+        failures: &mut Vec<String>,
+        gi: usize,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let loaded: Vec<&dyn age::Identity> = self
+            .identities
+            .iter()
+            .map(|i| i.as_ref() as &dyn age::Identity)
+            .collect();
+        for a in g.age.iter().filter(|_| !loaded.is_empty()) {
+            match Self::unwrap_stanza(&a.enc, &loaded) {
+                Ok(k) => return Some(k),
+                Err(e) => failures.push(format!(
+                    "group {gi}: {}: {e}",
+                    shown_recipient(&a.recipient)
+                )),
+            }
+        }
+        self.key_cmd.as_ref()?;
+        for a in &g.age {
+            let from_cmd = match self.cmd_identities(&a.recipient) {
+                Ok(ids) => ids,
+                Err(e) => {
+                    failures.push(format!(
+                        "group {gi}: {}: {e}",
+                        shown_recipient(&a.recipient)
+                    ));
+                    continue;
+                }
+            };
+            let ids: Vec<&dyn age::Identity> = from_cmd
+                .iter()
+                .flat_map(|set| set.iter())
+                .map(|i| i.as_ref() as &dyn age::Identity)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match Self::unwrap_stanza(&a.enc, &ids) {
+                Ok(k) => return Some(k),
+                Err(e) => failures.push(format!(
+                    "group {gi}: {} (SOPS_AGE_KEY_CMD): {e}",
+                    shown_recipient(&a.recipient)
+                )),
+            }
+        }
+        None
+    }
+
+    /// Fails when `output` contains private key text of any identity loaded so far (raw, or
+    /// base64 at any alignment): the last guard before a render reaches Argo CD.
+    pub fn check_output(&self, output: &[u8]) -> Result<()> {
+        let mut needles = crate::leak::Needles::default();
+        let cmd_material = self.cmd_state.lock().map(|s| {
+            s.material
+                .iter()
+                .map(|(m, src)| (m.clone(), src.clone()))
+                .collect::<Vec<_>>()
+        });
+        let cmd_material = cmd_material.unwrap_or_default();
+        for (m, source) in self.material.iter().chain(cmd_material.iter()) {
+            needles.add(m.as_bytes(), source.clone());
+        }
+        if needles.is_empty() {
+            return Ok(());
+        }
+        match needles.build().find(output) {
+            Some(source) => Err(Error::Unsupported(format!(
+                "the rendered output contains private key material of an identity this plugin \
+                 loaded (from {source}); refusing to print it. A repository file or setting \
+                 makes the render read the plugin's own keys"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Recovers the data key from the metadata: one group's key, or Shamir shares of groups.
@@ -230,16 +366,7 @@ impl Keyring {
         let mut parts: Vec<Zeroizing<Vec<u8>>> = vec![];
         let threshold = md.shamir_threshold.unwrap_or(md.key_groups.len()).max(1);
         for (gi, g) in md.key_groups.iter().enumerate() {
-            let mut got = None;
-            for a in &g.age {
-                match self.unwrap_stanza(&a.enc, &a.recipient) {
-                    Ok(k) => {
-                        got = Some(k);
-                        break;
-                    }
-                    Err(e) => failures.push(format!("group {gi}: {}: {e}", a.recipient)),
-                }
-            }
+            let got = self.unwrap_group(g, &mut failures, gi);
             if g.age.is_empty() {
                 let kinds: Vec<&str> = g.other.iter().map(|(k, _)| k.as_str()).collect();
                 failures.push(format!(
@@ -279,13 +406,37 @@ impl Keyring {
                         parts.len()
                     ));
                 }
+                let recipients = md.age_recipients();
+                let shown: Vec<String> = recipients
+                    .iter()
+                    .take(MAX_LISTED_FAILURES)
+                    .map(|r| shown_recipient(r))
+                    .collect();
                 msg.push_str(&format!(
-                    "the file's age recipients: {}\n",
-                    md.age_recipients().join(", ")
+                    "the file's age recipients: {}{}\n",
+                    shown.join(", "),
+                    if recipients.len() > shown.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    }
                 ));
                 msg.push_str(&format!("identities loaded: {}\n", self.identities.len()));
-                for f in &failures {
+                // A file may list thousands of stanzas: the message stays bounded.
+                for f in failures.iter().take(MAX_LISTED_FAILURES) {
                     msg.push_str(&format!("  {f}\n"));
+                }
+                if failures.len() > MAX_LISTED_FAILURES {
+                    msg.push_str(&format!(
+                        "  ... and {} more\n",
+                        failures.len() - MAX_LISTED_FAILURES
+                    ));
+                }
+                if self.key_cmd.is_some() {
+                    let runs = self.cmd_state.lock().map(|s| s.runs).unwrap_or(0);
+                    msg.push_str(&format!(
+                        "  SOPS_AGE_KEY_CMD ran {runs} times (at most {MAX_KEY_CMD_RUNS} per process)\n"
+                    ));
                 }
                 for s in &self.skipped {
                     msg.push_str(&format!("  skipped {s}\n"));
@@ -295,6 +446,30 @@ impl Keyring {
             }
         }
     }
+}
+
+/// Failures listed in a data-key error at most.
+const MAX_LISTED_FAILURES: usize = 20;
+
+/// A recipient as an error may show it: file text, so cut to a sane length.
+fn shown_recipient(r: &str) -> String {
+    let r = r.trim();
+    match r.char_indices().nth(120) {
+        Some((i, _)) => format!("{}...", &r[..i]),
+        None => r.to_string(),
+    }
+}
+
+/// The base64 lines of a PEM private key that carry key material (all but the first, which is
+/// the same for every key of a type), for [`Keyring::check_output`].
+fn pem_secret_lines(pem: &[u8]) -> impl Iterator<Item = String> + '_ {
+    let text = std::str::from_utf8(pem).unwrap_or("");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----") && !l.contains(':'))
+        .skip(1)
+        .filter(|l| l.len() >= 20)
+        .map(String::from)
 }
 
 fn read_secret(p: &Path) -> Result<Zeroizing<Vec<u8>>> {

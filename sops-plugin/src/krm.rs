@@ -6,12 +6,14 @@
 //! (`metadata`, `type`, `files` as `[key=]path`, `binaryFiles`, `envs`), paths relative to the
 //! working directory kustomize runs the function in.
 
+use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::error::{Error, Result};
+use crate::generate::MAX_SOPS_FILE_BYTES;
 use crate::keys::Keyring;
 use crate::stores::{self, Format};
 use crate::value::{Key, Map, Value, sorted_map};
@@ -38,7 +40,27 @@ fn read(dir: &Path, rel: &str) -> Result<Vec<u8>> {
             "'{rel}' must be a relative path inside the kustomization"
         )));
     }
-    std::fs::read(dir.join(p)).map_err(|e| Error::Unsupported(format!("{rel}: {e}")))
+    // A symlink may point anywhere: the file's real location must be inside too.
+    let io = |e: std::io::Error| Error::Unsupported(format!("{rel}: {e}"));
+    let root = dir.canonicalize().map_err(io)?;
+    let real = dir.join(p).canonicalize().map_err(io)?;
+    if !real.starts_with(&root) {
+        return Err(cfg_err(format!(
+            "'{rel}' is a symlink to a file outside the kustomization; it is not followed"
+        )));
+    }
+    let f = std::fs::File::open(&real).map_err(io)?;
+    let mut buf = vec![];
+    f.take(MAX_SOPS_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > MAX_SOPS_FILE_BYTES {
+        return Err(cfg_err(format!(
+            "'{rel}' is larger than {} MiB",
+            MAX_SOPS_FILE_BYTES >> 20
+        )));
+    }
+    Ok(buf)
 }
 
 fn decrypt_file(dir: &Path, rel: &str, format: Format, keys: &Keyring) -> Result<Vec<u8>> {

@@ -9,7 +9,9 @@ pub mod error;
 pub mod generate;
 pub mod keys;
 pub mod krm;
+pub mod leak;
 pub mod metadata;
+pub mod scratch;
 pub mod seal;
 pub mod shamir;
 pub mod stores;
@@ -191,6 +193,12 @@ impl EncryptOptions {
 }
 
 impl Opened {
+    /// Every value that was decrypted (strings only; comments are not values), with its key path
+    /// as `a:b:c:` (list positions add nothing).
+    pub fn decrypted_values(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.stash.values()
+    }
+
     /// Encrypts the (possibly edited) documents again with the same data key; unchanged values
     /// keep their ciphertext. Sets a new `lastmodified` and MAC.
     pub fn seal(&self, out_format: Format) -> Result<Vec<u8>> {

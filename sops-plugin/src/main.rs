@@ -415,6 +415,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Generate { dir, seal, cert } => {
+            sops_plugin::scratch::remove_on_signals()?;
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let keys = generate_keyring()?;
             let mut opts = generate::Options::from_env(&env_var);
@@ -446,10 +447,12 @@ fn run_krm() -> Result<()> {
     use std::io::Read;
     let mut input = String::new();
     std::io::stdin()
+        .take(sops_plugin::generate::MAX_RENDER_BYTES)
         .read_to_string(&mut input)
         .context("cannot read the ResourceList from stdin")?;
-    let out = sops_plugin::krm::run(&input, Path::new("."), &keyring()?)?;
-    let out = Zeroizing::new(out);
+    let keys = keyring()?;
+    let out = Zeroizing::new(sops_plugin::krm::run(&input, Path::new("."), &keys)?);
+    keys.check_output(out.as_bytes())?;
     let mut so = std::io::stdout().lock();
     so.write_all(out.as_bytes())?;
     so.flush()?;
@@ -470,6 +473,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // A render stopped by a signal fails here too; the signal thread ends the process.
+            sops_plugin::scratch::wait_if_stopping();
             eprintln!("sops-plugin: {e:#}");
             let code = e
                 .chain()

@@ -134,6 +134,13 @@ impl IvStash {
         }
     }
 
+    /// Every decrypted string value with its key path (`a:b:c:`).
+    pub fn values(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries
+            .iter()
+            .flat_map(|(aad, vs)| vs.iter().map(move |(b, _)| (aad.as_str(), b.as_slice())))
+    }
+
     fn lookup(&self, aad: &str, v: &Value) -> Option<Vec<u8>> {
         let (bytes, _) = cipher::value_to_bytes(v)?;
         let bytes = Zeroizing::new(bytes);

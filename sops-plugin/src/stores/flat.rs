@@ -1,6 +1,11 @@
 //! Flattening of the metadata block for dotenv and INI (`age__list_0__map_enc`).
 
+use crate::error::{Error, Result};
 use crate::value::{Key, Value};
+
+/// Highest list position a flattened metadata key may name. File text chooses the position,
+/// and the list is filled up to it: without a bound one line could ask for billions of entries.
+const MAX_LIST_INDEX: usize = 10_000;
 
 /// Flattens a metadata map into `name = text` pairs, sorted by name (as sops writes them).
 pub fn flatten(meta: &Value) -> Vec<(String, String)> {
@@ -44,7 +49,7 @@ enum Seg {
     List(usize),
 }
 
-fn segments(name: &str) -> Vec<Seg> {
+fn segments(name: &str) -> Result<Vec<Seg>> {
     let mut segs = vec![];
     let (head, mut rest) = match name
         .find("__map_")
@@ -75,16 +80,26 @@ fn segments(name: &str) -> Vec<Seg> {
         if is_map {
             segs.push(Seg::Map(part.to_string()));
         } else {
-            segs.push(Seg::List(part.parse().unwrap_or(0)));
+            let i = part.parse().unwrap_or(0);
+            if i > MAX_LIST_INDEX {
+                return Err(Error::Metadata(format!(
+                    "metadata key '{}' names list position {i} (at most {MAX_LIST_INDEX})",
+                    name.chars().take(100).collect::<String>()
+                )));
+            }
+            segs.push(Seg::List(i));
         }
     }
-    segs
+    Ok(segs)
 }
 
-fn insert(node: &mut Value, segs: &[Seg], val: &str) {
+/// Nodes the whole metadata block may grow to while list gaps are filled.
+const MAX_NODES: usize = 100_000;
+
+fn insert(node: &mut Value, segs: &[Seg], val: &str, budget: &mut usize) -> Result<()> {
     let Some((first, rest)) = segs.split_first() else {
         *node = Value::Str(val.to_string());
-        return;
+        return Ok(());
     };
     let next_default = || match rest.first() {
         Some(Seg::List(_)) => Value::Seq(vec![]),
@@ -107,7 +122,7 @@ fn insert(node: &mut Value, segs: &[Seg], val: &str) {
                         m.len() - 1
                     }
                 };
-                insert(&mut m[pos].1, rest, val);
+                insert(&mut m[pos].1, rest, val, budget)?;
             }
         }
         Seg::List(i) => {
@@ -116,19 +131,26 @@ fn insert(node: &mut Value, segs: &[Seg], val: &str) {
             }
             if let Value::Seq(s) = node {
                 while s.len() <= *i {
+                    *budget = budget.checked_sub(1).ok_or_else(|| {
+                        Error::Metadata(format!(
+                            "the metadata block needs more than {MAX_NODES} entries"
+                        ))
+                    })?;
                     s.push(next_default());
                 }
-                insert(&mut s[*i], rest, val);
+                insert(&mut s[*i], rest, val, budget)?;
             }
         }
     }
+    Ok(())
 }
 
 /// Rebuilds the metadata map from flattened pairs (values stay strings).
-pub fn unflatten(pairs: &[(String, String)]) -> Value {
+pub fn unflatten(pairs: &[(String, String)]) -> Result<Value> {
     let mut root = Value::Map(vec![]);
+    let mut budget = MAX_NODES;
     for (k, v) in pairs {
-        insert(&mut root, &segments(k), v);
+        insert(&mut root, &segments(k)?, v, &mut budget)?;
     }
-    root
+    Ok(root)
 }

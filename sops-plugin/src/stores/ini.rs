@@ -41,6 +41,33 @@ fn read_value(raw: &str) -> (String, Option<String>) {
     (line, comment)
 }
 
+/// go-ini's `readKeyName`: a key quoted with `"""`, `"` or a backtick runs to the matching
+/// quote (so it may hold `=`, `:` and the other quote characters); an unquoted key runs to the
+/// first `=` or `:`. Returns the key and the text after the delimiter.
+fn read_key_name(line: &str) -> Option<(String, &str)> {
+    let quote = if line.starts_with("\"\"\"") && line.len() > 6 {
+        "\"\"\""
+    } else if line.starts_with('"') {
+        "\""
+    } else if line.starts_with('`') {
+        "`"
+    } else {
+        ""
+    };
+    if quote.is_empty() {
+        let end = line.find(['=', ':'])?;
+        if end == 0 {
+            return None;
+        }
+        return Some((line[..end].trim().to_string(), &line[end + 1..]));
+    }
+    let body = &line[quote.len()..];
+    let close = body.find(quote)?;
+    let after = &body[close + quote.len()..];
+    let delim = after.find(['=', ':'])?;
+    Some((body[..close].trim().to_string(), &after[delim + 1..]))
+}
+
 /// Parses INI text into sections (as a map of maps) and the `[sops]` pairs. The tree has sops'
 /// shape: a section's comment first, then each key followed by its own comment.
 pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
@@ -88,19 +115,8 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
             }
             continue;
         }
-        let (k, v) = match (line.find('='), line.find(':')) {
-            (Some(e), Some(c)) if c < e => line.split_at(c),
-            (Some(e), _) => line.split_at(e),
-            (None, Some(c)) => line.split_at(c),
-            (None, None) => {
-                return Err(Error::parse(
-                    "INI",
-                    format!("line {} is not key = value", n + 1),
-                ));
-            }
-        };
-        let k = k.trim().trim_matches('`').to_string();
-        let v = &v[1..];
+        let (k, v) = read_key_name(line)
+            .ok_or_else(|| Error::parse("INI", format!("line {} is not key = value", n + 1)))?;
         let (value, inline) = if let Some(rest) = v.trim_start().strip_prefix("\"\"\"") {
             let mut acc = rest.to_string();
             while !acc.contains("\"\"\"") {

@@ -109,14 +109,14 @@ pub fn load_encrypted(format: Format, src: &[u8]) -> Result<(Vec<Map>, Value)> {
             if meta.is_empty() {
                 return Err(Error::MetadataNotFound);
             }
-            Ok((vec![m], flat::unflatten(&meta)))
+            Ok((vec![m], flat::unflatten(&meta)?))
         }
         Format::Ini => {
             let (m, meta) = ini::parse(src)?;
             if meta.is_empty() {
                 return Err(Error::MetadataNotFound);
             }
-            Ok((vec![m], flat::unflatten(&meta)))
+            Ok((vec![m], flat::unflatten(&meta)?))
         }
     }
 }
@@ -124,6 +124,37 @@ pub fn load_encrypted(format: Format, src: &[u8]) -> Result<(Vec<Map>, Value)> {
 /// Whether the bytes already carry a sops metadata block in this format.
 pub fn has_metadata(format: Format, src: &[u8]) -> bool {
     load_encrypted(format, src).is_ok()
+}
+
+/// Whether the bytes may hold sops metadata, judged from the text alone (no parse, so a large
+/// plain file costs no tree): a top-level `sops` key in YAML or JSON (binary files are JSON
+/// envelopes), `sops_` keys in dotenv, a `[sops]` section in INI.
+pub fn may_be_sops(format: Format, src: &[u8]) -> bool {
+    let has = |needle: &[u8]| src.windows(needle.len()).any(|w| w == needle);
+    let line_starts = |prefix: &[u8]| {
+        src.split(|b| *b == b'\n')
+            .any(|l| l.trim_ascii_start().starts_with(prefix))
+    };
+    match format {
+        Format::Yaml => {
+            line_starts(b"sops:")
+                || line_starts(b"\"sops\"")
+                || line_starts(b"'sops'")
+                || has(b"{sops:")
+                || has(b"{\"sops\"")
+                || (has(b"sops") && src.trim_ascii_start().starts_with(b"{"))
+        }
+        Format::Json | Format::Binary => {
+            src.trim_ascii_start().starts_with(b"{") && has(b"\"sops\"")
+        }
+        Format::Dotenv => line_starts(b"sops_"),
+        Format::Ini => line_starts(b"[sops]"),
+    }
+}
+
+/// The one decision "is this a SOPS file": the cheap text test, then the metadata parse.
+pub fn is_sops(format: Format, src: &[u8]) -> bool {
+    may_be_sops(format, src) && has_metadata(format, src)
 }
 
 /// Parses a plaintext file into documents.

@@ -704,6 +704,71 @@ fn to_value(n: PNode) -> Value {
     }
 }
 
+/// `apiVersion` and `kind` of each document's top-level mapping, read from the event stream
+/// without building a tree: memory stays flat however large the file is.
+pub fn top_level_kinds(src: &str) -> Result<Vec<(Option<String>, Option<String>)>> {
+    let mut out: Vec<(Option<String>, Option<String>)> = vec![];
+    let mut depth = 0usize;
+    let mut root_is_map = false;
+    let mut key_pos = true;
+    let mut key: Option<String> = None;
+    let mut nested_is_key = false;
+    for ev in Parser::new_from_str(src) {
+        let (e, _) = ev.map_err(|e| {
+            perr(format!(
+                "{} at line {} column {}",
+                e.info(),
+                e.marker().line(),
+                e.marker().col() + 1
+            ))
+        })?;
+        match e {
+            Event::DocumentStart(_) => {
+                out.push((None, None));
+                depth = 0;
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if depth == 0 {
+                    root_is_map = matches!(e, Event::MappingStart(..));
+                    key_pos = true;
+                    key = None;
+                } else if depth == 1 {
+                    nested_is_key = key_pos;
+                }
+                depth += 1;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    key_pos = !nested_is_key;
+                    key = None;
+                }
+            }
+            Event::Scalar(text, ..) if depth == 1 && root_is_map => {
+                if key_pos {
+                    key = Some(text.into_owned());
+                    key_pos = false;
+                } else {
+                    if let (Some(k), Some(doc)) = (key.take(), out.last_mut()) {
+                        match k.as_str() {
+                            "apiVersion" => doc.0 = Some(text.into_owned()),
+                            "kind" => doc.1 = Some(text.into_owned()),
+                            _ => {}
+                        }
+                    }
+                    key_pos = true;
+                }
+            }
+            Event::Alias(_) if depth == 1 && root_is_map => {
+                key = None;
+                key_pos = !key_pos;
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Parses a (multi-document) YAML stream; every document must be a map (or empty).
 pub fn parse(src: &str) -> Result<Vec<Map>> {
     let mut events = vec![];
