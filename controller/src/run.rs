@@ -253,44 +253,25 @@ pub fn plan_listeners(
     plan
 }
 
-async fn not_found_unless_metrics_here(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    if request.uri().path() == "/metrics" {
-        return (
-            axum::http::StatusCode::NOT_FOUND,
-            "metrics are served on --listen-metrics-addr\n",
-        )
-            .into_response();
-    }
-    next.run(request).await
-}
-
 fn listener_router(roles: Roles, http_state: &HttpState) -> axum::Router {
     use axum::routing::get;
-    if roles.api {
-        let api = router(http_state.clone());
-        if roles.metrics {
-            api
-        } else {
-            api.layer(axum::middleware::from_fn(not_found_unless_metrics_here))
-        }
+    // /metrics names every SealedSecret and ExternalSecret: only where --listen-metrics-addr is.
+    let mut own = if roles.api {
+        http::router(http_state.clone())
     } else {
-        let mut own = axum::Router::new().route("/healthz", get(|| async { "ok\n" }));
-        if roles.metrics {
-            let registry = Arc::clone(&http_state.registry);
-            own = own.route(
-                "/metrics",
-                get(move || {
-                    let registry = Arc::clone(&registry);
-                    async move { encode_metrics(&registry) }
-                }),
-            );
-        }
-        own
+        axum::Router::new().route("/healthz", get(|| async { "ok\n" }))
+    };
+    if roles.metrics {
+        let registry = Arc::clone(&http_state.registry);
+        own = own.route(
+            "/metrics",
+            get(move || {
+                let registry = Arc::clone(&registry);
+                async move { encode_metrics(&registry) }
+            }),
+        );
     }
+    own
 }
 
 fn encode_metrics(registry: &prometheus_client::registry::Registry) -> axum::response::Response {
@@ -402,22 +383,12 @@ pub async fn run_with(
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         tracing::info!(%bind, api = roles.api, metrics = roles.metrics, "HTTP listening");
-        if roles.api {
-            // The hardened API server (bounded heads and connections).
-            servers.push(tokio::spawn(http::serve(
-                listener,
-                http_state.clone(),
-                stopped(),
-            )));
-        } else {
-            let app = listener_router(roles, &http_state);
-            let stop = stopped();
-            servers.push(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }));
-        }
+        // Every listener gets the hardened server (bounded heads, connections and slow clients).
+        servers.push(tokio::spawn(http::serve(
+            listener,
+            listener_router(roles, &http_state),
+            stopped(),
+        )));
     }
 
     let identity = std::env::var("POD_NAME")

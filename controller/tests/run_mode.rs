@@ -96,6 +96,16 @@ async fn run_loads_keys_leads_unseals_serves_and_hands_over_on_shutdown() {
         metrics.contains("sealed_secrets_controller_unseal_requests_total"),
         "{metrics}"
     );
+    let on_api = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        on_api.status(),
+        404,
+        "the public API port serves no metrics"
+    );
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let lease = leases.get("secrets-controller").await.unwrap();

@@ -163,7 +163,6 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/cert.pem", get(cert))
-        .route("/metrics", get(metrics))
         .route(
             "/v1/verify",
             post(|State(s), r| limited(s, Endpoint::Verify, r)),
@@ -176,15 +175,14 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes, then lets open requests finish
+/// Serves `app` (usually [`router`]) on `listener` until `shutdown` completes, then lets open requests finish
 /// (5 s at most). Unlike `axum::serve` it bounds request heads (431 beyond [`MAX_HEAD_BYTES`] or
 /// [`MAX_HEADERS`]), connections and slow clients, and tells handlers the TCP peer.
 pub async fn serve(
     listener: TcpListener,
-    state: HttpState,
+    app: Router,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let app = router(state);
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .max_buf_size(MAX_HEAD_BYTES)
@@ -311,21 +309,6 @@ async fn cert(State(state): State<HttpState>) -> Response {
         )
             .into_response(),
         None => (StatusCode::INTERNAL_SERVER_ERROR, "no sealing key yet\n").into_response(),
-    }
-}
-
-async fn metrics(State(state): State<HttpState>) -> Response {
-    let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
