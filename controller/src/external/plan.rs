@@ -234,10 +234,10 @@ fn unanswered() -> ProviderError {
 
 /// One provider value as the spec asked for it, or `None` when it is gone and the deletion
 /// policy lets the sync go on without it.
-fn present<'a>(
-    answer: Option<&'a Answer>,
+fn present(
+    answer: Option<&Answer>,
     deletion: DeletionPolicy,
-) -> Result<Option<&'a [u8]>, DecisionError> {
+) -> Result<Option<&[u8]>, DecisionError> {
     match answer {
         Some(Ok(v)) => Ok(Some(v.as_slice())),
         Some(Err(ProviderError::NotFound(_))) if deletion != DeletionPolicy::Retain => Ok(None),

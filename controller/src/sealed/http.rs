@@ -132,7 +132,7 @@ pub fn client_address(headers: &HeaderMap, peer: IpAddr) -> IpAddr {
     headers
         .get_all("x-forwarded-for")
         .iter()
-        .last()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|hop| hop.trim().parse::<IpAddr>().ok())
