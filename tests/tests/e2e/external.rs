@@ -10,7 +10,7 @@ use e2e_tests::vault_standin::VaultStandin;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams};
 
-use super::{ACT, setup};
+use super::{ACT, GC, setup};
 
 /// The `Ready` condition of an ExternalSecret: (status, reason).
 fn ready(cluster: &Cluster, namespace: &str, name: &str) -> (String, String) {
@@ -210,7 +210,7 @@ async fn fake_provider_sync_and_edits_seen_through_watches() {
     ]);
     eventually(
         "the garbage collector to delete Secret creds",
-        ACT,
+        GC,
         || async {
             secret_data(&client, &ns, "creds")
                 .await

@@ -16,6 +16,9 @@ use e2e_tests::envtest::{self, Cluster};
 
 /// Bound of every wait for the controller to act on a change (poll, never sleep).
 const ACT: Duration = Duration::from_secs(30);
+/// kube-controller-manager's garbage collector learns resource kinds through discovery every 30 s,
+/// so the first owner of a kind whose CRD was just installed can wait more than one period.
+const GC: Duration = Duration::from_secs(90);
 
 /// The shared cluster, or `None` after printing that `test` was skipped.
 fn setup(test: &str) -> Option<&'static Cluster> {

@@ -7,7 +7,7 @@ use e2e_tests::envtest::{Cluster, Controller, data, eventually, secret_data, wai
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams};
 
-use super::{ACT, b64, fixture, key_secret_yaml, seal, sealed_secret_yaml, setup};
+use super::{ACT, GC, b64, fixture, key_secret_yaml, seal, sealed_secret_yaml, setup};
 
 const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
@@ -212,16 +212,12 @@ async fn sealed_secret_create_update_undecryptable_tamper_delete() {
 
     // Delete: the garbage collector (kube-controller-manager) removes the owned Secret.
     cluster.kubectl_ok(&["-n", &ns, "delete", "sealedsecret", "app", "--wait=false"]);
-    eventually(
-        "the garbage collector to delete Secret app",
-        ACT,
-        || async {
-            secret_data(&client, &ns, "app")
-                .await
-                .is_none()
-                .then_some(())
-        },
-    )
+    eventually("the garbage collector to delete Secret app", GC, || async {
+        secret_data(&client, &ns, "app")
+            .await
+            .is_none()
+            .then_some(())
+    })
     .await;
 
     controller.assert_running();
