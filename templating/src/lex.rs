@@ -481,7 +481,9 @@ impl<'a> Lexer<'a> {
             .get(i)
             .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80);
         if bad {
-            let word: String = self.rest()[..i + 1].chars().collect();
+            // The offending character may be multi-byte: take it whole, never slice inside it.
+            let rest = self.rest();
+            let word: String = rest[..i].chars().chain(rest[i..].chars().next()).collect();
             return self.err(format!("bad number syntax: {word:?}"));
         }
         let s = self.rest()[..i].to_string();

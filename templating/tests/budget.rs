@@ -193,3 +193,10 @@ fn large_data_does_not_eat_the_budget_of_small_lookups() {
     let t = r#"{{ index . "x" }}"#.repeat(2000);
     assert_eq!(render(&t, &d).unwrap().len(), 2000);
 }
+
+#[test]
+fn a_number_followed_by_a_multibyte_character_is_a_clear_error() {
+    // Found by the fuzz smoke test: the error message sliced inside the character and panicked.
+    let e = render("{{ 1é }}", &data()).unwrap_err();
+    assert!(e.to_string().contains("bad number syntax"), "{e}");
+}
