@@ -59,11 +59,11 @@ fn every_crd_file_applies_with_client_side_validation() {
 }
 
 #[test]
-#[ignore = "issue 9 item 2 is fixed (CRDs apply with --validate); this sweep also applies deploy/argocd and deploy/release file by file and has not been run through the harness yet"]
 fn everything_in_deploy_applies_unchanged() {
     let Some(cluster) = setup("deploy::everything_in_deploy_applies_unchanged") else {
         return;
     };
+    let _applying = super::deploy_apply_lock();
     let deploy = cluster.workspace.join("deploy");
     // The Argo CD plugin's objects go to the argocd namespace Argo CD's install makes.
     cluster.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: argocd\n");

@@ -20,6 +20,14 @@ const ACT: Duration = Duration::from_secs(30);
 /// so the first owner of a kind whose CRD was just installed can wait more than one period.
 const GC: Duration = Duration::from_secs(90);
 
+/// Held by every test that applies deploy/'s objects: kubectl's client-side apply reads, then
+/// creates, so two tests applying the same objects at once fail with AlreadyExists.
+fn deploy_apply_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The shared cluster, or `None` after printing that `test` was skipped.
 fn setup(test: &str) -> Option<&'static Cluster> {
     envtest::cluster(test)

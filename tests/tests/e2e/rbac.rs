@@ -179,12 +179,15 @@ struct Run {
 /// deploy/ lacks today (a caProvider ConfigMap). Each run has its own Lease.
 async fn run_as_service_account(cluster: &Cluster, lease: &str, all_store_options: bool) -> Run {
     // deploy/ as a user installs it (validation is the deploy tests' subject).
-    cluster.kubectl_ok(&[
-        "apply",
-        "--validate=false",
-        "-k",
-        &cluster.workspace.join("deploy").to_string_lossy(),
-    ]);
+    {
+        let _applying = super::deploy_apply_lock();
+        cluster.kubectl_ok(&[
+            "apply",
+            "--validate=false",
+            "-k",
+            &cluster.workspace.join("deploy").to_string_lossy(),
+        ]);
+    }
     let kubeconfig = account_kubeconfig(cluster);
     let client = cluster.client().await;
     let team = format!("{lease}-{}", std::process::id());
@@ -220,6 +223,15 @@ spec:
   provider:
     fake:
       data: [{{key: a, value: one}}, {{key: gone, value: soon}}]
+---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: {{name: another-class, namespace: {ns}}}
+spec:
+  controller: {lease}-other
+  provider:
+    fake:
+      data: [{{key: a, value: one}}]
 ---
 apiVersion: external-secrets.io/v1
 kind: SecretStore
@@ -446,25 +458,6 @@ spec:
         .await;
     }
 
-    // The Lease is renewed at least once.
-    let leases: Api<Lease> = Api::namespaced(client.clone(), ACCOUNT.0);
-    let renewed = |l: Lease| l.spec.and_then(|s| s.renew_time).map(|t| t.0);
-    let first = eventually("the Lease", ACT, || async {
-        leases.get_opt(lease).await.ok().flatten().and_then(renewed)
-    })
-    .await;
-    eventually("a Lease renewal", ACT, || async {
-        leases
-            .get_opt(lease)
-            .await
-            .ok()
-            .flatten()
-            .and_then(renewed)
-            .filter(|t| *t != first)
-    })
-    .await;
-    controller.terminate().await;
-
     if all_store_options {
         // Synced or not: what matters is the log.
         eventually(
@@ -485,6 +478,39 @@ spec:
         )
         .await;
     }
+
+    // The Lease is renewed at least once.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ACCOUNT.0);
+    let renewed = |l: Lease| l.spec.and_then(|s| s.renew_time).map(|t| t.0);
+    let first = eventually("the Lease", ACT, || async {
+        leases.get_opt(lease).await.ok().flatten().and_then(renewed)
+    })
+    .await;
+    eventually("a Lease renewal", ACT, || async {
+        leases
+            .get_opt(lease)
+            .await
+            .ok()
+            .flatten()
+            .and_then(renewed)
+            .filter(|t| *t != first)
+    })
+    .await;
+    // A store of another controller class is left alone (ESO's --controller-class): by now,
+    // seconds after our stores were validated, it would have a status too.
+    let other = cluster.kubectl_ok(&[
+        "-n",
+        &ns,
+        "get",
+        "secretstore",
+        "another-class",
+        "-o",
+        "jsonpath={.status}",
+    ]);
+    assert!(
+        other.trim().is_empty(),
+        "a store of another controller class got a status: {other}"
+    );
     controller.terminate().await;
 
     let log = controller.log_text();
@@ -533,8 +559,6 @@ async fn controller_under_deploy_rbac_gets_no_403() {
 }
 
 #[tokio::test]
-#[ignore = "needs deploy/ RBAC fixed (issue 9): configmaps get for caProvider ConfigMap; 13 grants never used; \
-            and store status loops honouring spec.controller (else other tests' controllers write these stores' status)"]
 async fn deploy_rbac_is_least_and_covers_every_store_option() {
     let Some(cluster) = setup("rbac::deploy_rbac_is_least_and_covers_every_store_option") else {
         return;
