@@ -64,6 +64,13 @@ async fn apply(client: &kube::Client, block: &str, vault_addr: Option<&str>) {
     for mut doc in documents(block) {
         doc["metadata"]["namespace"] = json!("default");
         match doc["kind"].as_str().unwrap() {
+            "ConfigMap" => {
+                let c: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(doc).unwrap();
+                Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), "default")
+                    .create(&PostParams::default(), &c)
+                    .await
+                    .unwrap();
+            }
             "Secret" => {
                 let s: Secret = serde_json::from_value(doc).unwrap();
                 Api::<Secret>::namespaced(client.clone(), "default")
@@ -122,7 +129,7 @@ fn data(client_secret: &Secret) -> std::collections::BTreeMap<String, String> {
 #[tokio::test]
 async fn vault_kv2_example_from_the_docs_syncs() {
     let blocks = doc_blocks();
-    assert_eq!(blocks.len(), 4, "docs must keep the four example blocks");
+    assert_eq!(blocks.len(), 5, "docs must keep the five example blocks");
     let vault = VaultStandin::start(&[]).await.unwrap();
     vault.add_token("root", Duration::from_secs(3600), false);
     // `vault kv put secret/foo my-value=s3cr3t`, plus custom metadata for the Fetch entries.
@@ -143,6 +150,38 @@ async fn vault_kv2_example_from_the_docs_syncs() {
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&d["tags"]).unwrap(),
         json!({"dev": "alice"})
+    );
+}
+
+#[tokio::test]
+async fn template_from_config_map_example_from_the_docs_syncs() {
+    let blocks = doc_blocks();
+    let vault = VaultStandin::start(&[]).await.unwrap();
+    vault.add_token("root", Duration::from_secs(3600), false);
+    vault.put_kv2(
+        "",
+        "secret",
+        "grafana",
+        json!({"user": "admin", "password": "s3cr3t"}),
+    );
+    let client = kube().await;
+    apply(&client, &blocks[0], Some(&vault.addr)).await;
+    apply(&client, &blocks[4], None).await;
+    sync(
+        &client,
+        &ExternalSecretsArgs::default(),
+        "my-template-example",
+    )
+    .await;
+    let s = Api::<Secret>::namespaced(client.clone(), "default")
+        .get("secret-to-be-created")
+        .await
+        .unwrap();
+    let d = data(&s);
+    assert_eq!(d.keys().collect::<Vec<_>>(), ["config.yaml"]);
+    assert_eq!(
+        d["config.yaml"],
+        "datasources:\n  - name: Graphite\n    type: graphite\n    access: proxy\n    url: http://localhost:8080\n    password: \"s3cr3t\"\n    user: \"admin\"\n"
     );
 }
 

@@ -270,7 +270,10 @@ async fn create_update_error_keeps_last_good_and_never_logs_values() {
     let (_, es) = env.reconcile("db").await;
     let (_, reason, message) = ready(&es);
     assert_eq!(reason, "SecretSyncedError");
-    assert!(message.contains("template key \"dsn\""), "{message}");
+    assert!(
+        message.contains("template at data key \"dsn\""),
+        "{message}"
+    );
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -795,4 +798,102 @@ async fn every_auth_ref_respects_the_store_namespace_rule() {
         ),
     );
     assert!(env.ctx.store_client(&namespaced).await.is_ok());
+}
+
+/// `templateFrom` reads a ConfigMap and a Secret of the ExternalSecret's namespace through the
+/// Kubernetes API; labels and annotations are templated; a missing source is a clear status
+/// error that leaves the last good Secret alone.
+#[tokio::test]
+async fn template_from_config_map_and_secret_with_templated_metadata() {
+    let env = Env::new().await;
+    env.stores()
+        .create(
+            &PostParams::default(),
+            &store(&[(
+                "db",
+                &format!(r#"{{"user":"admin","password":"{CANARY}"}}"#),
+            )]),
+        )
+        .await
+        .unwrap();
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_yaml::from_str(
+        r#"
+metadata: {name: tpl, namespace: app}
+data:
+  config.yaml: |
+    url: postgres://{{ .user }}:{{ .password }}@db
+  extra: |
+    team: '{{ .user | upper }}'
+"#,
+    )
+    .unwrap();
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(env.client.clone(), "app");
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let tpl_secret: Secret = serde_yaml::from_str(
+        "metadata: {name: tpl-secret, namespace: app}\nstringData: {}\ndata: {note: 'dXNlcj17eyAudXNlciB9fQ=='}\n",
+    )
+    .unwrap();
+    env.secrets()
+        .create(&PostParams::default(), &tpl_secret)
+        .await
+        .unwrap();
+    env.apply_es(&es_yaml(
+        "from",
+        r#"  target:
+    template:
+      metadata:
+        annotations: {owner: "{{ .user }}"}
+      templateFrom:
+      - configMap:
+          name: tpl
+          items:
+          - key: config.yaml
+          - {key: extra, templateAs: KeysAndValues}
+      - target: Labels
+        configMap:
+          name: tpl
+          items: [{key: extra, templateAs: KeysAndValues}]
+      - secret:
+          name: tpl-secret
+          items: [{key: note}]
+  dataFrom:
+  - extract: {key: db}
+"#,
+    ))
+    .await;
+    let (_, es) = env.reconcile("from").await;
+    assert_eq!(ready(&es).1, "SecretSynced", "{:?}", ready(&es));
+    let s = env.secrets().get("from").await.unwrap();
+    assert_eq!(
+        data_of(&s, "config.yaml"),
+        format!("url: postgres://admin:{CANARY}@db\n")
+    );
+    assert_eq!(data_of(&s, "team"), "ADMIN");
+    assert_eq!(data_of(&s, "note"), "user=admin");
+    assert!(!s.data.as_ref().unwrap().contains_key("password"));
+    assert_eq!(s.metadata.labels.as_ref().unwrap()["team"], "ADMIN");
+    assert_eq!(s.metadata.annotations.as_ref().unwrap()["owner"], "admin");
+
+    // The ConfigMap goes away: a clear error; the Secret keeps its data.
+    config_maps
+        .delete("tpl", &Default::default())
+        .await
+        .unwrap();
+    env.force_sync("from", "1").await;
+    let (_, es) = env.reconcile("from").await;
+    let (status, reason, message) = ready(&es);
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "SecretSyncedError")
+    );
+    assert_eq!(
+        message,
+        "templateFrom: ConfigMap \"tpl\" not found in the ExternalSecret's namespace"
+    );
+    let s = env.secrets().get("from").await.unwrap();
+    assert_eq!(data_of(&s, "team"), "ADMIN");
 }

@@ -159,7 +159,7 @@ pub struct ExternalSecretTemplate {
     /// Secret key → template text (Go template syntax, `{{ .key }}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
-    /// Templates from ConfigMaps/Secrets/literals. Only `literal` is rendered by this controller.
+    /// Templates from ConfigMaps, Secrets and literals, applied in order before `data`.
     #[serde(
         rename = "templateFrom",
         default,
@@ -182,19 +182,44 @@ pub struct TemplateMetadata {
     pub finalizers: Vec<String>,
 }
 
-/// One `templateFrom` entry. `configMap`/`secret` sources are accepted (kept) but reported as
-/// unsupported by the controller.
+/// One `templateFrom` entry: templates read from a ConfigMap or Secret in the ExternalSecret's
+/// namespace, or given inline (`literal`), rendered into `target`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct TemplateFrom {
+    #[serde(rename = "configMap", default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<TemplateRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<TemplateRef>,
+    /// A template rendering to a YAML map of keys to values (as `templateAs: KeysAndValues`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
     /// `Data` (default), `Annotations` or `Labels`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    #[serde(flatten, default)]
-    #[schemars(skip)]
-    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// A ConfigMap or Secret holding templates, and which of its keys to use.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct TemplateRef {
+    pub name: String,
+    #[serde(default)]
+    pub items: Vec<TemplateRefItem>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct TemplateRefItem {
+    pub key: String,
+    #[serde(rename = "templateAs", default)]
+    pub template_as: TemplateScope,
+}
+
+/// How a `templateFrom` item is used: `Values` renders the item into the key of the same
+/// name; `KeysAndValues` renders it into a YAML map whose entries become keys.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TemplateScope {
+    #[default]
+    Values,
+    KeysAndValues,
 }
 
 /// One Secret key filled from one provider value.

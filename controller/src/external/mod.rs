@@ -19,6 +19,7 @@ pub mod secret;
 pub mod settings;
 pub mod store_status;
 pub mod stores;
+pub mod template;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -18,6 +18,7 @@ use super::data::{self, DataError, SecretBytes, SecretMap};
 use super::provider::{FindQuery, ProviderError, ValueRef};
 use super::schedule::{self, DurationError, RefreshDecision, RefreshInput};
 use super::secret::{self, Owner, PlanError, WritePlan};
+use super::template;
 
 /// Consecutive failed syncs of one object, with the time of the last attempt and the resource
 /// version it was made for: gates retries to the backoff even when watch events arrive.
@@ -371,6 +372,13 @@ impl Synced {
     }
 }
 
+/// What the template reads besides the provider data: the `templateFrom` objects and how to
+/// run templates (budget, delimiters).
+pub struct TemplateInput<'a> {
+    pub sources: &'a template::Sources,
+    pub options: &'a templating::Options,
+}
+
 /// What to do with the target Secret once the provider answered: the deletion policy when
 /// every value is gone, else the template and the creation policy.
 pub fn after_fetch(
@@ -378,6 +386,7 @@ pub fn after_fetch(
     owner: &Owner<'_>,
     fetched: Fetched,
     existing: Option<&Secret>,
+    templates: &TemplateInput<'_>,
 ) -> Result<(Write, Synced), DecisionError> {
     let target = secret::target_name(es);
     if fetched.all_missing && fetched.data.is_empty() {
@@ -409,7 +418,7 @@ pub fn after_fetch(
             DeletionPolicy::Retain => {}
         }
     }
-    let rendered = secret::apply_template(fetched.data, es.spec.target.template.as_ref())?;
+    let rendered = template::apply(es, fetched.data, templates.sources, templates.options)?;
     Ok(match secret::plan_write(es, owner, rendered, existing)? {
         WritePlan::Create(s) => (Write::Create(s), Synced::Created),
         WritePlan::Replace(s) => (Write::Replace(s), Synced::Updated),
@@ -552,7 +561,11 @@ mod tests {
         let run = |policy: &str, answers: Answers, existing: Option<&Secret>| {
             let e = spec(policy);
             let fetched = assemble(&e, &answers)?;
-            after_fetch(&e, &owner(), fetched, existing)
+            let templates = TemplateInput {
+                sources: &template::Sources::new(),
+                options: &templating::Options::default(),
+            };
+            after_fetch(&e, &owner(), fetched, existing, &templates)
         };
 
         // Retain: a missing value is an error; the Secret stays as it is.

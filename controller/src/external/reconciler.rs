@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crds::external_secrets::{ExternalSecret, ExternalSecretStatus, LocalObjectReference};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::Recorder;
 use kube::{Api, ResourceExt};
+use zeroize::Zeroizing;
 
 use super::cache::{Coalescer, Served};
 use super::data::SecretMap;
@@ -25,6 +26,7 @@ use super::schedule;
 use super::secret::{self, Owner};
 use super::settings::Settings;
 use super::stores::{self, StoreError};
+use super::template::{self, SourceKind};
 use crate::report::{self, Note};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub struct Context {
     /// Store `spec.controller` values this instance serves (`default` also matches unset).
     pub controller_class: String,
     pub recorder: Option<Recorder>,
+    /// How templates run: budget and delimiters.
+    pub template: templating::Options,
     /// Consecutive failures per object, with the time of the last attempt and the resource
     /// version it was made for: gates retries to the backoff even when watch events arrive.
     failures: Mutex<HashMap<String, Failure>>,
@@ -65,6 +69,7 @@ impl Context {
             options: settings.provider.clone(),
             controller_class: settings.controller_class.clone(),
             recorder,
+            template: settings.template.clone(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -240,9 +245,51 @@ async fn sync(
         name: &seen.labels.name,
         uid: &seen.uid,
     };
-    let (write, synced) = plan::after_fetch(es, &owner, fetched, seen.existing.as_ref())?;
+    let sources = read_template_sources(&seen.secrets, ctx, es).await?;
+    let templates = plan::TemplateInput {
+        sources: &sources,
+        options: &ctx.template,
+    };
+    let (write, synced) =
+        plan::after_fetch(es, &owner, fetched, seen.existing.as_ref(), &templates)?;
     act(&seen.secrets, write).await?;
     Ok(synced)
+}
+
+/// Reads the ConfigMaps and Secrets `templateFrom` names, in the ExternalSecret's namespace
+/// only; a missing object is recorded as such and reported by the template step.
+async fn read_template_sources(
+    secrets: &Api<Secret>,
+    ctx: &Context,
+    es: &ExternalSecret,
+) -> Result<template::Sources, kube::Error> {
+    let mut out = template::Sources::new();
+    let refs = template::sources(es);
+    if refs.is_empty() {
+        return Ok(out);
+    }
+    let ns = es.namespace().unwrap_or_default();
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
+    for r in refs {
+        let contents = match r.kind {
+            SourceKind::ConfigMap => config_maps.get_opt(&r.name).await?.map(|cm| {
+                cm.data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, Zeroizing::new(v.into_bytes())))
+                    .collect()
+            }),
+            SourceKind::Secret => secrets.get_opt(&r.name).await?.map(|s| {
+                s.data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, Zeroizing::new(v.0)))
+                    .collect()
+            }),
+        };
+        out.insert(r, contents);
+    }
+    Ok(out)
 }
 
 /// The only writes to the target Secret.

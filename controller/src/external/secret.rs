@@ -4,18 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use crds::external_secrets::{
-    CreationPolicy, DeletionPolicy, ExternalSecret, ExternalSecretTemplate, StatusCondition,
-    TemplateMergePolicy,
-};
+use crds::external_secrets::{CreationPolicy, DeletionPolicy, ExternalSecret, StatusCondition};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha3::{Digest, Sha3_224};
-use zeroize::Zeroizing;
 
-use super::data::{SecretMap, validate_key};
-use templating::{TemplateError, render};
+use super::data::validate_key;
+use super::template::{Rendered, SourceKind};
+use templating::TemplateError;
 
 pub const MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
 pub const DATA_HASH_ANNOTATION: &str = "reconcile.external-secrets.io/data-hash";
@@ -29,20 +26,26 @@ pub const REASON_MISSING: &str = "SecretMissing";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error("template key {key:?}: {source}")]
-    TemplateKey {
-        key: String,
+    #[error("template at {place}: {source}")]
+    Template {
+        place: String,
         #[source]
         source: TemplateError,
     },
     #[error(transparent)]
     Data(#[from] super::data::DataError),
-    #[error("templateFrom: only `literal` entries are supported")]
-    UnsupportedTemplateFrom,
-    #[error("templateFrom literal does not render to a YAML map of strings")]
-    BadLiteral,
+    #[error("templateFrom: {kind} {name:?} not found in the ExternalSecret's namespace")]
+    TemplateSourceMissing { kind: SourceKind, name: String },
+    #[error("templateFrom: {kind} {name:?} has no key {key:?}")]
+    TemplateSourceKey {
+        kind: SourceKind,
+        name: String,
+        key: String,
+    },
+    #[error("templateFrom target {0:?} is not supported (Data, Annotations or Labels)")]
+    TemplateTarget(String),
+    #[error("template at {place} does not render to a YAML map of strings")]
+    KeysAndValues { place: String },
     #[error("template engineVersion {0:?} is not supported (only v2)")]
     EngineVersion(String),
     #[error("target Secret {0:?} is owned by another resource")]
@@ -136,52 +139,6 @@ pub fn validate(es: &ExternalSecret) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Applies the template (if any) to the fetched data, ESO's `applyTemplate`: no template or a
-/// template without data passes provider data through; `mergePolicy: Merge` keeps provider
-/// keys next to the templated ones; `Replace` keeps only templated keys.
-pub fn apply_template(
-    fetched: SecretMap,
-    template: Option<&ExternalSecretTemplate>,
-) -> Result<SecretMap, PlanError> {
-    let Some(t) = template else {
-        return Ok(fetched);
-    };
-    if t.engine_version != "v2" {
-        return Err(PlanError::EngineVersion(t.engine_version.clone()));
-    }
-    if t.data.is_empty() && t.template_from.is_empty() {
-        return Ok(fetched);
-    }
-    let mut out = SecretMap::new();
-    for tf in &t.template_from {
-        let Some(literal) = &tf.literal else {
-            return Err(PlanError::UnsupportedTemplateFrom);
-        };
-        if tf.target.as_deref().is_some_and(|t| t != "Data") {
-            return Err(PlanError::UnsupportedTemplateFrom);
-        }
-        let rendered = render(literal, &fetched)?;
-        let map: BTreeMap<String, String> =
-            serde_yaml::from_slice(&rendered).map_err(|_| PlanError::BadLiteral)?;
-        for (k, v) in map {
-            out.insert(k, Zeroizing::new(v.into_bytes()));
-        }
-    }
-    for (key, text) in &t.data {
-        let value = render(text, &fetched).map_err(|source| PlanError::TemplateKey {
-            key: key.clone(),
-            source,
-        })?;
-        out.insert(key.clone(), value);
-    }
-    if t.merge_policy == TemplateMergePolicy::Merge {
-        for (k, v) in fetched {
-            out.entry(k).or_insert(v);
-        }
-    }
-    Ok(out)
-}
-
 /// What the reconciler must do with the target Secret.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WritePlan {
@@ -223,13 +180,18 @@ fn owner_reference(owner: &Owner<'_>) -> OwnerReference {
     }
 }
 
-/// Builds the Secret to write from the rendered data and the current Secret (if any).
+/// Builds the Secret to write from what the template rendered and the current Secret (if any).
 pub fn plan_write(
     es: &ExternalSecret,
     owner: &Owner<'_>,
-    data: SecretMap,
+    rendered: Rendered,
     existing: Option<&Secret>,
 ) -> Result<WritePlan, PlanError> {
+    let Rendered {
+        data,
+        labels: new_labels,
+        annotations: new_annotations,
+    } = rendered;
     let target = &es.spec.target;
     let name = target_name(es);
     for k in data.keys() {
@@ -283,10 +245,8 @@ pub fn plan_write(
         .metadata
         .annotations
         .get_or_insert_with(BTreeMap::new);
-    if let Some(meta) = template.and_then(|t| t.metadata.as_ref()) {
-        labels.extend(meta.labels.clone());
-        annotations.extend(meta.annotations.clone());
-    }
+    labels.extend(new_labels);
+    annotations.extend(new_annotations);
     if !merging {
         labels.insert(MANAGED_LABEL.into(), "true".into());
     }
@@ -404,7 +364,9 @@ pub fn set_ready(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crds::external_secrets::{ExternalSecretSpec, ExternalSecretTarget, TemplateMetadata};
+    use crds::external_secrets::{
+        ExternalSecretSpec, ExternalSecretTarget, ExternalSecretTemplate,
+    };
 
     fn es(policy: CreationPolicy, template: Option<ExternalSecretTemplate>) -> ExternalSecret {
         let mut es = ExternalSecret::new(
@@ -431,11 +393,19 @@ mod tests {
         }
     }
 
-    fn map(pairs: &[(&str, &str)]) -> SecretMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Zeroizing::new(v.as_bytes().to_vec())))
-            .collect()
+    fn map(pairs: &[(&str, &str)]) -> Rendered {
+        Rendered {
+            data: pairs
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        zeroize::Zeroizing::new(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+            ..Rendered::default()
+        }
     }
 
     fn data_of(s: &Secret) -> BTreeMap<String, String> {
@@ -550,67 +520,25 @@ mod tests {
     }
 
     #[test]
-    fn templates_type_metadata_and_merge_policy() {
+    fn template_type_and_rendered_metadata_reach_the_secret() {
         let t = ExternalSecretTemplate {
             type_: Some("kubernetes.io/basic-auth".into()),
             engine_version: "v2".into(),
-            metadata: Some(TemplateMetadata {
-                labels: [("app".to_string(), "x".to_string())].into(),
-                ..Default::default()
-            }),
-            data: [("url".to_string(), "https://{{ .user }}@h".to_string())].into(),
             ..Default::default()
         };
-        let fetched = map(&[("user", "u"), ("pass", "p")]);
-        let out = apply_template(fetched.clone(), Some(&t)).unwrap();
-        assert_eq!(out.keys().collect::<Vec<_>>(), vec!["url"]);
-        let merged = apply_template(
-            fetched.clone(),
-            Some(&ExternalSecretTemplate {
-                merge_policy: TemplateMergePolicy::Merge,
-                ..t.clone()
-            }),
-        )
-        .unwrap();
-        assert_eq!(merged.len(), 3);
-        let passthrough = apply_template(
-            fetched.clone(),
-            Some(&ExternalSecretTemplate {
-                data: BTreeMap::new(),
-                ..t.clone()
-            }),
-        )
-        .unwrap();
-        assert_eq!(passthrough.len(), 2);
-        let e = es(CreationPolicy::Owner, Some(t.clone()));
-        let WritePlan::Create(s) = plan_write(&e, &owner(), out, None).unwrap() else {
+        let e = es(CreationPolicy::Owner, Some(t));
+        let mut rendered = map(&[("url", "u")]);
+        rendered.labels.insert("app".into(), "x".into());
+        rendered.labels.insert(MANAGED_LABEL.into(), "no".into());
+        rendered.annotations.insert("a".into(), "y".into());
+        let WritePlan::Create(s) = plan_write(&e, &owner(), rendered, None).unwrap() else {
             panic!()
         };
         assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
-        assert_eq!(s.metadata.labels.as_ref().unwrap()["app"], "x");
-        let err = apply_template(
-            fetched,
-            Some(&ExternalSecretTemplate {
-                data: [("k".to_string(), "{{ .nope }}".to_string())].into(),
-                ..t
-            }),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("template key \"k\""), "{err}");
-    }
-
-    #[test]
-    fn template_from_literal() {
-        let t = ExternalSecretTemplate {
-            engine_version: "v2".into(),
-            template_from: vec![crds::external_secrets::TemplateFrom {
-                literal: Some("config.yaml: \"user={{ .user }}\"\n".into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let out = apply_template(map(&[("user", "u")]), Some(&t)).unwrap();
-        assert_eq!(&out["config.yaml"][..], b"user=u");
+        let labels = s.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["app"], "x");
+        assert_eq!(labels[MANAGED_LABEL], "true", "our labels win");
+        assert_eq!(s.metadata.annotations.as_ref().unwrap()["a"], "y");
     }
 
     #[test]

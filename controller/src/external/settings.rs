@@ -21,6 +21,8 @@ pub const DEFAULT_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceacco
 pub const DEFAULT_SHUTDOWN_GRACE: &str = "10s";
 /// ESO's reporter name: alerting and `kubectl get events` filters key on it.
 pub const DEFAULT_EVENT_REPORTER: &str = "external-secrets";
+pub const DEFAULT_LEFT_DELIMITER: &str = "{{";
+pub const DEFAULT_RIGHT_DELIMITER: &str = "}}";
 
 /// Flags of the ExternalSecret reconciler (each also read from an environment variable).
 #[derive(clap::Args, Debug, Clone)]
@@ -121,6 +123,22 @@ pub struct ExternalSecretsArgs {
         default_value = DEFAULT_EVENT_REPORTER
     )]
     pub event_reporter: String,
+
+    /// Left delimiter of template actions (ESO's flag of the same name).
+    #[arg(
+        long = "template-left-delimiter",
+        env = "TEMPLATE_LEFT_DELIMITER",
+        default_value = DEFAULT_LEFT_DELIMITER
+    )]
+    pub template_left_delimiter: String,
+
+    /// Right delimiter of template actions (ESO's flag of the same name).
+    #[arg(
+        long = "template-right-delimiter",
+        env = "TEMPLATE_RIGHT_DELIMITER",
+        default_value = DEFAULT_RIGHT_DELIMITER
+    )]
+    pub template_right_delimiter: String,
 }
 
 impl Default for ExternalSecretsArgs {
@@ -138,6 +156,8 @@ impl Default for ExternalSecretsArgs {
             vault_kubernetes_token_path: DEFAULT_TOKEN_PATH.into(),
             event_reporter: DEFAULT_EVENT_REPORTER.into(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE.into(),
+            template_left_delimiter: DEFAULT_LEFT_DELIMITER.into(),
+            template_right_delimiter: DEFAULT_RIGHT_DELIMITER.into(),
         }
     }
 }
@@ -162,6 +182,8 @@ pub struct Settings {
     pub cache_size: usize,
     pub shutdown_grace: Duration,
     pub event_reporter: String,
+    /// How templates run: the budget and the delimiters.
+    pub template: templating::Options,
 }
 
 fn duration(flag: &'static str, text: &str) -> Result<Duration, FlagError> {
@@ -169,6 +191,18 @@ fn duration(flag: &'static str, text: &str) -> Result<Duration, FlagError> {
         flag,
         problem: e.to_string(),
     })
+}
+
+/// A delimiter must be non-empty text without whitespace (Go would accept more, but a
+/// delimiter with spaces or newlines only ever produces confusing templates).
+fn delimiter(flag: &'static str, text: &str) -> Result<String, FlagError> {
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        return Err(FlagError {
+            flag,
+            problem: "must be non-empty and contain no whitespace".into(),
+        });
+    }
+    Ok(text.to_string())
 }
 
 impl ExternalSecretsArgs {
@@ -203,6 +237,11 @@ impl ExternalSecretsArgs {
             cache_size: self.cache_size,
             shutdown_grace: duration("external-secrets-shutdown-grace", &self.shutdown_grace)?,
             event_reporter: self.event_reporter.clone(),
+            template: templating::Options {
+                left_delim: delimiter("template-left-delimiter", &self.template_left_delimiter)?,
+                right_delim: delimiter("template-right-delimiter", &self.template_right_delimiter)?,
+                ..templating::Options::default()
+            },
         })
     }
 }
@@ -233,5 +272,18 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.settings().is_err());
+        assert_eq!(
+            (
+                s.template.left_delim.as_str(),
+                s.template.right_delim.as_str()
+            ),
+            ("{{", "}}")
+        );
+        let bad = ExternalSecretsArgs {
+            template_left_delimiter: String::new(),
+            ..Default::default()
+        };
+        let e = bad.settings().unwrap_err().to_string();
+        assert!(e.starts_with("--template-left-delimiter:"), "{e}");
     }
 }
