@@ -62,7 +62,11 @@ pub fn cluster(test: &str) -> Option<&'static Cluster> {
         return None;
     };
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    match CLUSTER.get_or_init(|| Cluster::start(Path::new(&starter))) {
+    let start = || {
+        let controller_bin = locate_controller(&workspace_root())?;
+        Cluster::start(Path::new(&starter), controller_bin)
+    };
+    match CLUSTER.get_or_init(start) {
         Ok(cluster) => Some(cluster),
         Err(e) => panic!("cannot start the test cluster: {e}"),
     }
@@ -150,9 +154,11 @@ bash "$1" stop "$2" >/dev/null 2>&1
 [ -n "$3" ] || rm -rf "$2""#;
 
 impl Cluster {
-    fn start(starter: &Path) -> Result<Cluster, String> {
+    /// A cluster of its own (tests share [`cluster`]'s), running `controller_bin`: the
+    /// scale benchmark starts one with the release binary. Stopped when this process ends.
+    pub fn start(starter: &Path, controller_bin: PathBuf) -> Result<Cluster, String> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let workspace = workspace_root();
-        let controller_bin = locate_controller(&workspace)?;
         let dir = std::env::temp_dir().join(format!("e2e-envtest-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("pids")).map_err(|e| e.to_string())?;
         let keep = std::env::var(KEEP_ENV).unwrap_or_default();
@@ -477,6 +483,11 @@ impl Drop for Controller {
 }
 
 impl Controller {
+    /// Process id (for /proc/PID/status and /proc/PID/stat).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
