@@ -50,9 +50,14 @@ enum Command {
     /// Print the Secrets the controller would create from SealedSecret files, values hidden
     /// unless --show-values. Exits non-zero when any SealedSecret cannot be unsealed.
     Unseal {
-        /// Private keys: a file (PEM, key Secret YAML/JSON, or a List) or a directory of them.
+        /// Private keys: a file (PEM, key Secret YAML/JSON, a List, or an age-encrypted key
+        /// backup made by `kubeseal --backup-keys`) or a directory of them.
         #[arg(long, value_name = "DIR|FILE")]
         keys: PathBuf,
+        /// age identity file (AGE-SECRET-KEY-1... lines, or an SSH private key) that opens an
+        /// encrypted --keys backup; repeatable. Default: $SOPS_AGE_KEY_FILE, then $SOPS_AGE_KEY.
+        #[arg(long = "identity", short = 'i', value_name = "FILE")]
+        identities: Vec<PathBuf>,
         /// SealedSecret files to read (default: stdin).
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -86,9 +91,15 @@ fn main() -> ExitCode {
         })(),
         Some(Command::Unseal {
             keys,
+            identities,
             files,
             show_values,
-        }) => unseal(&keys, &files, show_values),
+        }) => unseal(
+            &keys,
+            &sealing::backup::IdentitySource { files: identities },
+            &files,
+            show_values,
+        ),
         None => {
             // Bitnami's chart runs the binary as `controller`; argv[0] picks the chart role.
             let program = std::env::args().next().unwrap_or_default();
@@ -126,8 +137,13 @@ fn run(args: controller::run::RunArgs, warnings: &[String]) -> Result<()> {
         .block_on(controller::run::run(args))
 }
 
-fn unseal(keys: &std::path::Path, files: &[PathBuf], show_values: bool) -> Result<()> {
-    let pairs = controller::offline::load_keys(keys)?;
+fn unseal(
+    keys: &std::path::Path,
+    identities: &sealing::backup::IdentitySource,
+    files: &[PathBuf],
+    show_values: bool,
+) -> Result<()> {
+    let pairs = controller::offline::load_keys(keys, identities)?;
     let key_refs: Vec<&sealing::PrivateKey> = pairs.iter().map(|p| &p.private).collect();
     let inputs: Vec<(String, zeroize::Zeroizing<String>)> = if files.is_empty() {
         vec![("stdin".to_string(), controller::offline::read_input(None)?)]

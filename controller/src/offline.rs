@@ -70,38 +70,13 @@ pub fn read_input(path: Option<&Path>) -> Result<zeroize::Zeroizing<String>> {
     }
 }
 
-/// Loads every private key found at `path`: a file, or every file of a directory.
-pub fn load_keys(path: &Path) -> Result<Vec<KeyPair>> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
-    let mut keys = Vec::new();
-    for file in &files {
-        let text = read_input(Some(file))?;
-        match sealing::load_private_keys(&text) {
-            Ok(found) => keys.extend(found),
-            // In a directory, certificates and unrelated files sit next to the keys.
-            Err(sealing::KeyError::NotFound(_)) if path.is_dir() => {}
-            Err(e)
-                if path.is_dir() && !text.contains("PRIVATE KEY") && !text.contains("tls.key") =>
-            {
-                tracing::debug!(file = %file.display(), error = %e, "not a key file");
-            }
-            Err(e) => return Err(e).with_context(|| file.display().to_string()),
-        }
-    }
-    if keys.is_empty() {
-        bail!("no private key found in {}", path.display());
-    }
-    Ok(keys)
+/// Loads every private key found at `path`: a file, or every file of a directory; encrypted
+/// key backups are opened with the age identities of `identities`.
+pub fn load_keys(
+    path: &Path,
+    identities: &sealing::backup::IdentitySource,
+) -> Result<Vec<KeyPair>> {
+    Ok(sealing::backup::load_keys(path, identities)?)
 }
 
 /// What `unseal` prints for each value when values are hidden.

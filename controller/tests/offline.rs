@@ -209,3 +209,82 @@ fn keygen_never_overwrites_or_follows_existing_files() {
     assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched\n");
     assert!(!out_dir.join("tls.crt").exists() && !out_dir.join("k1.yaml").exists());
 }
+
+/// `unseal --keys` opens an age-encrypted key backup (here one the Go `age` CLI made) with
+/// `--identity` or `SOPS_AGE_KEY_FILE`, and names the file when the identity does not fit.
+#[test]
+fn unseal_opens_an_age_encrypted_key_backup() {
+    let find = |name: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    };
+    let (Some(age), Some(keygen)) = (find("age"), find("age-keygen")) else {
+        eprintln!(
+            "SKIPPED: the Go `age` CLI is not on PATH (scripts/install-peers.sh installs Debian's age)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let identity = |name: &str| {
+        let path = dir.path().join(name);
+        assert!(
+            Command::new(&keygen)
+                .arg("-o")
+                .arg(&path)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+        let public = Command::new(&keygen).arg("-y").arg(&path).output().unwrap();
+        (
+            path,
+            String::from_utf8(public.stdout).unwrap().trim().to_string(),
+        )
+    };
+    let (ours, recipient) = identity("ours.txt");
+    let (theirs, _) = identity("theirs.txt");
+    let backup = dir.path().join("keys.age");
+    let made = Command::new(&age)
+        .args(["-a", "-r", &recipient, "-o"])
+        .arg(&backup)
+        .arg(fixture("keys/all-keys-list.json"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+
+    let unseal = |identity: &std::path::Path, by_env: bool| {
+        let mut cmd = controller();
+        cmd.args(["unseal", "--keys"])
+            .arg(&backup)
+            .arg("-f")
+            .arg(fixture("sealedsecrets/basic.yaml"))
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE");
+        if by_env {
+            cmd.env("SOPS_AGE_KEY_FILE", identity);
+        } else {
+            cmd.arg("--identity").arg(identity);
+        }
+        cmd.output().unwrap()
+    };
+    for by_env in [false, true] {
+        let out = unseal(&ours, by_env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .contains("name: mysecret")
+        );
+    }
+    let wrong = unseal(&theirs, false);
+    assert!(!wrong.status.success());
+    let err = String::from_utf8(wrong.stderr).unwrap();
+    assert!(err.contains(&backup.display().to_string()), "{err}");
+    assert!(err.contains("none of the age identities from"), "{err}");
+}

@@ -34,8 +34,12 @@ Examples:
   # Add or replace a key in an existing SealedSecret file, in place
   kubeseal --cert sealing-cert.pem --merge-into db-sealed.yaml < new-key-secret.yaml
 
+  # Back up the cluster's sealing keys, encrypted to an age key (never a plaintext key file)
+  kubeseal --backup-keys sealing-keys.age -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+
   # Disaster recovery: open SealedSecrets with backed-up private keys, no cluster needed
-  kubeseal --recovery-unseal --recovery-private-key keys-backup.yaml < db-sealed.yaml";
+  kubeseal --recovery-unseal --recovery-private-key sealing-keys.age \
+    --recovery-identity ~/.config/age/key.txt < db-sealed.yaml";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -162,8 +166,9 @@ pub struct Args {
     #[arg(long = "recovery-unseal", env = "SEALED_SECRETS_RECOVERY_UNSEAL")]
     pub recovery_unseal: bool,
 
-    /// Private keys for --recovery-unseal: PEM files, key Secrets (YAML/JSON) or a List of them.
-    /// Repeat the flag or separate files with commas.
+    /// Private keys for --recovery-unseal: PEM files, key Secrets (YAML/JSON), a List of them,
+    /// or an encrypted backup from --backup-keys (opened with --recovery-identity). Repeat the
+    /// flag or separate files with commas.
     #[arg(
         long = "recovery-private-key",
         value_delimiter = ',',
@@ -171,6 +176,38 @@ pub struct Args {
         value_name = "FILE"
     )]
     pub recovery_private_key: Vec<PathBuf>,
+
+    /// age identity file opening encrypted --recovery-private-key backups (AGE-SECRET-KEY-1...
+    /// lines, or an unencrypted SSH private key). Repeatable. Without it: $SOPS_AGE_KEY_FILE,
+    /// then $SOPS_AGE_KEY.
+    #[arg(
+        long = "recovery-identity",
+        env = "SEALED_SECRETS_RECOVERY_IDENTITY",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub recovery_identity: Vec<PathBuf>,
+
+    /// Back up every sealing key into FILE, encrypted with age to --recipient/--recipients-file.
+    /// The keys are the sealedsecrets.bitnami.com/sealed-secrets-key Secrets of
+    /// --controller-namespace (read through the Kubernetes API), or the key files given with
+    /// --backup-keys-from. `age -d -i KEY FILE | kubectl apply -f -` restores them.
+    #[arg(long = "backup-keys", value_name = "FILE")]
+    pub backup_keys: Option<PathBuf>,
+
+    /// With --backup-keys: back up these key files or directories (`secrets-controller keygen`
+    /// output, PEM keys, key Secrets) instead of the cluster's keys. Repeatable.
+    #[arg(long = "backup-keys-from", value_name = "FILE|DIR")]
+    pub backup_keys_from: Vec<PathBuf>,
+
+    /// With --backup-keys: who can open the backup, an age public key (age1...) or an SSH public
+    /// key (ssh-ed25519 ..., ssh-rsa ...). Repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// With --backup-keys: a file of recipients, one per line (`#` comments), as `age -R` reads.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
 
     /// Name of the controller's Service.
     #[arg(

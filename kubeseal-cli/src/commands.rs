@@ -23,6 +23,7 @@ pub fn run(args: &Args) -> Result<()> {
         ("--re-encrypt", args.re_encrypt),
         ("--raw", args.raw),
         ("--merge-into", args.merge_into.is_some()),
+        ("--backup-keys", args.backup_keys.is_some()),
     ];
     let chosen: Vec<&str> = modes
         .iter()
@@ -35,6 +36,14 @@ pub fn run(args: &Args) -> Result<()> {
     if !args.from_file.is_empty() && !args.raw {
         bail!("--from-file is only used with --raw");
     }
+    let backup_only = !args.backup_keys_from.is_empty()
+        || !args.recipients.is_empty()
+        || !args.recipients_files.is_empty();
+    if backup_only && args.backup_keys.is_none() {
+        bail!(
+            "--recipient, --recipients-file and --backup-keys-from are only used with --backup-keys"
+        );
+    }
     if let (Some(mode), true) = (chosen.first(), args.cert.len() > 1) {
         bail!("--cert can be repeated only to seal Secrets, not with {mode}");
     }
@@ -45,6 +54,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some("--re-encrypt") => re_encrypt(args),
         Some("--raw") => raw(args),
         Some("--merge-into") => merge_into(args),
+        Some("--backup-keys") => backup_keys(args),
         _ => seal(args),
     }
 }
@@ -329,16 +339,7 @@ fn recovery_unseal(args: &Args) -> Result<()> {
     if args.recovery_private_key.is_empty() {
         bail!("--recovery-unseal needs --recovery-private-key FILE[,FILE...]");
     }
-    let mut keys = Vec::new();
-    for path in &args.recovery_private_key {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        );
-        let loaded =
-            sealing::load_private_keys(&text).with_context(|| path.display().to_string())?;
-        keys.extend(loaded.into_iter().map(|pair| pair.private));
-    }
+    let keys = recovery_keys(args)?;
     let key_refs: Vec<&sealing::PrivateKey> = keys.iter().collect();
 
     let source = source_name(args.secret_file.as_deref());
@@ -353,6 +354,131 @@ fn recovery_unseal(args: &Args) -> Result<()> {
         out.push_str(&rendered.with_context(|| format!("{what}: cannot render the Secret"))?);
     }
     emit(args.sealed_secret_file.as_deref(), &out)
+}
+
+/// The private keys of every --recovery-private-key file, encrypted backups opened with
+/// --recovery-identity (or the SOPS_AGE_* variables).
+fn recovery_keys(args: &Args) -> Result<Vec<sealing::PrivateKey>> {
+    let identities = sealing::backup::IdentitySource {
+        files: args.recovery_identity.clone(),
+    };
+    let mut keys = Vec::new();
+    for path in &args.recovery_private_key {
+        let loaded = sealing::backup::load_keys(path, &identities)?;
+        keys.extend(loaded.into_iter().map(|pair| pair.private));
+    }
+    Ok(keys)
+}
+
+/// `--backup-keys FILE`: every sealing key, from the cluster or key files, in one age file.
+fn backup_keys(args: &Args) -> Result<()> {
+    let target = args
+        .backup_keys
+        .as_deref()
+        .ok_or_else(|| anyhow!("--backup-keys needs a file"))?;
+    // Recipients first: a typo must not cost a round trip that fetches private keys.
+    let mut recipients = Vec::new();
+    for (index, recipient) in args.recipients.iter().enumerate() {
+        recipients.push(sealing::backup::parse_recipient(
+            recipient,
+            &format!("--recipient #{}", index + 1),
+        )?);
+    }
+    for path in &args.recipients_files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        recipients.extend(sealing::backup::parse_recipients_file(
+            &text,
+            &path.display().to_string(),
+        )?);
+    }
+    if recipients.is_empty() {
+        return Err(sealing::backup::BackupError::NoRecipients.into());
+    }
+    let mut secrets = if args.backup_keys_from.is_empty() {
+        cluster_key_secrets(args)?
+    } else {
+        file_key_secrets(args)?
+    };
+    let document = sealing::backup::backup_document(&secrets);
+    secrets.iter_mut().for_each(wipe_secret);
+    let armored = sealing::backup::encrypt(document?.as_bytes(), &recipients)?;
+    write_atomically(target, armored.as_bytes())?;
+    eprintln!(
+        "wrote {} sealing key(s) to {}, encrypted to {} recipient(s)",
+        secrets.len(),
+        target.display(),
+        recipients.len()
+    );
+    Ok(())
+}
+
+/// The sealing-key Secrets of the controller's namespace, each checked to hold a usable key.
+fn cluster_key_secrets(args: &Args) -> Result<Vec<Secret>> {
+    let mut listed = block_on(remote::key_secrets(args))??;
+    let namespace = &args.controller_namespace;
+    let mut secrets = Vec::new();
+    let mut problem = None;
+    for secret in &listed {
+        let name = secret.metadata.name.as_deref().unwrap_or("");
+        match sealing::key_secret::parse_key_secret(secret) {
+            Ok(_) => secrets.push(sealing::backup::restorable_key_secret(secret)),
+            Err(e) => {
+                problem = Some(anyhow!(e).context(format!(
+                    "Secret {namespace}/{name} is labelled as a sealing key but holds no usable key"
+                )));
+                break;
+            }
+        }
+    }
+    listed.iter_mut().for_each(wipe_secret);
+    if let Some(problem) = problem {
+        secrets.iter_mut().for_each(wipe_secret);
+        return Err(problem);
+    }
+    if secrets.is_empty() {
+        bail!(
+            "no sealing key Secret (label {}) in namespace {namespace}: set --controller-namespace",
+            sealing::key_secret::LABEL_SEALING_KEY
+        );
+    }
+    Ok(secrets)
+}
+
+/// Key Secrets for the keys of --backup-keys-from, named as in the files where they say so.
+fn file_key_secrets(args: &Args) -> Result<Vec<Secret>> {
+    let identities = sealing::backup::IdentitySource {
+        files: args.recovery_identity.clone(),
+    };
+    let mut secrets: Vec<Secret> = Vec::new();
+    let mut seen = Vec::new();
+    for path in &args.backup_keys_from {
+        for pair in sealing::backup::load_keys(path, &identities)? {
+            let fingerprint = pair.private.public_key().fingerprint();
+            if seen.contains(&fingerprint) {
+                continue;
+            }
+            let certificate = pair.certificate.as_ref().ok_or_else(|| {
+                anyhow!(
+                    "{} ({}): the key has no certificate next to it; back up the key Secret or the keygen directory (tls.key with tls.crt)",
+                    path.display(),
+                    pair.origin
+                )
+            })?;
+            let name = match pair.origin.strip_prefix("Secret ") {
+                Some(name) => name.to_string(),
+                None => format!("sealed-secrets-key{}", &fingerprint[..8]),
+            };
+            secrets.push(sealing::key_secret::key_secret_manifest(
+                &pair.private,
+                certificate,
+                &name,
+                &args.controller_namespace,
+            )?);
+            seen.push(fingerprint);
+        }
+    }
+    Ok(secrets)
 }
 
 fn validate(args: &Args) -> Result<()> {

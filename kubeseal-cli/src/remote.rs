@@ -180,6 +180,20 @@ impl Controller {
     }
 }
 
+/// The Secrets labelled as sealing keys (any label value) in the controller's namespace. They
+/// hold private keys: the caller wipes them.
+pub async fn key_secrets(args: &Args) -> Result<Vec<k8s_openapi::api::core::v1::Secret>> {
+    let namespace = &args.controller_namespace;
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(kube_client(args).await?, namespace);
+    let params = kube::api::ListParams::default().labels(sealing::key_secret::LABEL_SEALING_KEY);
+    let list = api
+        .list(&params)
+        .await
+        .with_context(|| format!("cannot list the sealing key Secrets in namespace {namespace}"))?;
+    Ok(list.items)
+}
+
 /// The PEM text of `--cert`: a path, `file://` or `http(s)://` URL.
 pub fn read_cert_source(source: &str) -> Result<String> {
     if source.starts_with("http://") || source.starts_with("https://") {

@@ -75,6 +75,27 @@ async fn rotate(body: Bytes) -> (StatusCode, String) {
     (StatusCode::OK, serde_json::to_string(&sealed).unwrap())
 }
 
+/// The sealing-key Secrets of a namespace, as `kubectl get secret -l ...` lists them.
+async fn secrets(
+    State(seen): State<Seen>,
+    Path(ns): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> (StatusCode, String) {
+    seen.0
+        .lock()
+        .unwrap()
+        .push(format!("LIST secrets {ns} {}", query.unwrap_or_default()));
+    let mut list: serde_json::Value =
+        serde_json::from_str(&read_fixture("keys/all-keys-list.json")).unwrap();
+    list["kind"] = "SecretList".into();
+    list["metadata"] = serde_json::json!({"resourceVersion": "1"});
+    for item in list["items"].as_array_mut().unwrap() {
+        item["metadata"]["uid"] = "0a1b".into();
+        item["metadata"]["resourceVersion"] = "42".into();
+    }
+    (StatusCode::OK, list.to_string())
+}
+
 struct ApiServer {
     port: u16,
     seen: Seen,
@@ -90,6 +111,7 @@ fn start_api_server() -> ApiServer {
     let seen = Seen::default();
     let app = Router::new()
         .route("/api/v1/namespaces/{ns}/services/{name}", get(service))
+        .route("/api/v1/namespaces/{ns}/secrets", get(secrets))
         .route(
             "/published/cert.pem",
             get(|| async { read_fixture("keys/key2.crt") }),
@@ -326,4 +348,65 @@ fn fetched_certificates_are_cached_and_a_changed_one_is_reported() {
         err.contains("warning: cannot create the cache directory"),
         "{err}"
     );
+}
+
+/// `--backup-keys` without key files lists the labelled Secrets of the controller's namespace
+/// and writes them, without server-set fields, into one age file that recovery opens.
+#[test]
+fn backup_keys_reads_the_clusters_key_secrets() {
+    let keygen = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("age-keygen"))
+        .find(|p| p.is_file());
+    let Some(keygen) = keygen else {
+        eprintln!(
+            "SKIPPED: age-keygen is not on PATH (scripts/install-peers.sh installs Debian's age)"
+        );
+        return;
+    };
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(home.path(), server.port);
+    let identity = home.path().join("key.txt");
+    assert!(
+        std::process::Command::new(&keygen)
+            .arg("-o")
+            .arg(&identity)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let public = std::process::Command::new(&keygen)
+        .arg("-y")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(public.stdout).unwrap().trim().to_string();
+    let out = home.path().join("cluster-keys.age");
+
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--backup-keys")
+        .arg(&out)
+        .args(["--recipient", &recipient]);
+    let made = run(cmd, "");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let seen = server.seen.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        ["LIST secrets kube-system &labelSelector=sealedsecrets.bitnami.com%2Fsealed-secrets-key"]
+    );
+
+    let mut cmd = kubeseal(home.path());
+    cmd.args(["--recovery-unseal", "-o", "yaml", "--recovery-private-key"])
+        .arg(&out)
+        .arg("--recovery-identity")
+        .arg(&identity);
+    let secret = stdout(&run(cmd, &read_fixture("sealedsecrets/basic.yaml")));
+    assert!(secret.contains("name: mysecret"), "{secret}");
 }

@@ -5,11 +5,13 @@
 //! to its namespace and name (see [`Scope`]). RSA and AES run on AWS-LC (`aws-lc-rs`), whose RSA
 //! is constant-time and blinded; see `docs/kubeseal.md` for why it was chosen.
 //!
-//! No Kubernetes client and no async here: callers hand in bytes and objects.
+//! No Kubernetes client and no async here: callers hand in bytes and objects (only `backup`
+//! reads the key and identity files a user names).
 //!
 //! Modules, from the bottom up:
 //! - `keys`: RSA key pairs and certificates (generate, PEM in and out).
 //! - `key_secret`: the sealing-key Secret format and key backups; the one reader and writer.
+//! - `backup`: key backups encrypted with age, and loading key files (plain or encrypted).
 //! - `scope`: the scope annotations and the label a value is sealed under.
 //! - `hybrid`: one sealed value (the wire format).
 //! - `open`: opening all the values of an object (key order, threads).
@@ -17,6 +19,7 @@
 //! - `check`: what can be checked of a SealedSecret with only the public key.
 //! - `documents`: splitting input text into YAML/JSON documents, with a size limit.
 
+pub mod backup;
 pub mod check;
 pub mod documents;
 mod error;
