@@ -44,7 +44,15 @@ fn files(root: &Path) -> Vec<PathBuf> {
 
 /// chroot as uid/gid 65532; `None` when this process may not chroot.
 fn chroot(root: &Path, args: &[&str]) -> Option<std::process::Output> {
-    let out = Command::new("chroot")
+    // By full path: with PATH set for the child, Command looks the program up in that PATH.
+    let chroot = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("chroot"))
+                .find(|p| p.is_file())
+        })
+        .expect("chroot (coreutils) is on PATH");
+    let out = Command::new(chroot)
         .arg("--userspec=65532:65532")
         .arg(root)
         .args(args)

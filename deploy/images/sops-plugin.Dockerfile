@@ -1,6 +1,7 @@
 # Argo CD sidecar image for the sops-plugin CMP: the plugin, kustomize (for directories with a
 # kustomization.yaml) and helm (for kustomize `helmCharts` with --enable-helm), a CA bundle and
-# Argo CD's sidecar user 999. Build from the repository root:
+# Argo CD's sidecar user 999. sops-plugin/tests/image_rootfs.rs runs the same root under chroot.
+# Build from the repository root:
 #   docker build -f deploy/images/sops-plugin.Dockerfile -t gitops-secrets/sops-plugin:0.1.0 .
 # Set HELM_VERSION= (empty) to leave helm out when kustomize --enable-helm is not allowed.
 ARG RUST_IMAGE=rust:1-bookworm
@@ -23,10 +24,7 @@ RUN RUSTFLAGS="-C target-feature=+crt-static" \
  && if [ -x /tools/helm ]; then set -- "$@" --extra /tools/helm; fi \
  && deploy/images/build-rootfs.sh \
       --binary target/x86_64-unknown-linux-gnu/release/sops-plugin \
-      --name sops-plugin --out /rootfs "$@" \
- && printf 'argocd:x:999:999:argocd:/home/argocd:/sbin/nologin\n' >>/rootfs/etc/passwd \
- && printf 'argocd:x:999:\n' >>/rootfs/etc/group \
- && mkdir -p /rootfs/home/argocd && chown 999:999 /rootfs/home/argocd
+      --name sops-plugin --user argocd:999 --out /rootfs "$@"
 
 FROM scratch
 COPY --from=build /rootfs/ /
