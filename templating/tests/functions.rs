@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use templating::{NOT_IMPLEMENTED, function_names, render};
+use base64::Engine as _;
+use templating::{Limits, NOT_IMPLEMENTED, function_names, render, render_with_limits};
 use zeroize::Zeroizing;
 
 fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Zeroizing<Vec<u8>>> {
@@ -676,4 +677,196 @@ fn rsa_decrypt_opens_what_openssl_encrypts() {
     );
     let e = render(r#"{{ rsaDecrypt "RSA-OAEP" "SHA256" .x "not a key" }}"#, &d).unwrap_err();
     assert!(e.to_string().contains("PEM"), "{e}");
+}
+
+/// Renders with binary values.
+fn render_bytes(t: &str, values: &[(&str, &[u8])], limits: &Limits) -> Result<Vec<u8>, String> {
+    let d: BTreeMap<String, Zeroizing<Vec<u8>>> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), Zeroizing::new(v.to_vec())))
+        .collect();
+    render_with_limits(t, &d, limits)
+        .map(|v| v.to_vec())
+        .map_err(|e| e.to_string())
+}
+
+/// ESO's PKCS#12 functions against `openssl pkcs12`: we read what openssl writes (its modern
+/// default, 3DES/SHA-1 and, where the legacy provider exists, RC2-40), openssl reads what we
+/// write, and key derivations are charged to the budget.
+#[test]
+fn pkcs12_functions_agree_with_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    if openssl_chain(dir.path()).is_none() {
+        return;
+    }
+    let p = dir.path();
+    let canonical =
+        |f: &str| String::from_utf8(openssl(p, &["x509", "-in", f, "-outform", "PEM"])).unwrap();
+    let (root, inter, leaf) = (
+        canonical("root.pem"),
+        canonical("inter.pem"),
+        canonical("leaf.pem"),
+    );
+    std::fs::write(p.join("ca.pem"), format!("{root}{inter}")).unwrap();
+    let key = String::from_utf8(openssl(p, &["pkey", "-in", "leaf.key"])).unwrap();
+    let limits = Limits::default();
+    let export = |out: &str, pass: &str, extra: &[&str]| {
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "leaf.key",
+            "-in",
+            "leaf.pem",
+            "-certfile",
+            "ca.pem",
+            "-passout",
+        ];
+        let pass_arg = format!("pass:{pass}");
+        args.push(&pass_arg);
+        args.extend_from_slice(&["-out", out]);
+        args.extend_from_slice(extra);
+        Command::new("openssl")
+            .current_dir(p)
+            .args(&args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let chain = format!("{leaf}{inter}{root}");
+    let mut variants = vec![("modern.p12", vec![])];
+    variants.push((
+        "3des.p12",
+        vec![
+            "-certpbe",
+            "PBE-SHA1-3DES",
+            "-keypbe",
+            "PBE-SHA1-3DES",
+            "-macalg",
+            "sha1",
+        ],
+    ));
+    if export("probe.p12", "x", &["-legacy"]) {
+        variants.push(("legacy.p12", vec!["-legacy"]));
+    } else {
+        eprintln!("openssl has no legacy provider: RC2-40 files not checked");
+    }
+    for (file, extra) in &variants {
+        assert!(export(file, "pw", extra), "openssl export {file}");
+        let p12 = std::fs::read(p.join(file)).unwrap();
+        let values = [("p12", p12.as_slice())];
+        let got = render_bytes(r#"{{ .p12 | pkcs12keyPass "pw" }}"#, &values, &limits).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), key, "{file}");
+        let got = render_bytes(r#"{{ .p12 | pkcs12certPass "pw" }}"#, &values, &limits).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), chain, "{file}");
+        let e = render_bytes(r#"{{ .p12 | pkcs12keyPass "nope" }}"#, &values, &limits).unwrap_err();
+        assert!(e.contains("unable to decode pkcs12 with password"), "{e}");
+        assert!(!e.contains("BEGIN"), "{e}");
+    }
+    // Without a password.
+    assert!(export("nopass.p12", "", &[]));
+    let p12 = std::fs::read(p.join("nopass.p12")).unwrap();
+    let got = render_bytes("{{ .p12 | pkcs12key }}", &[("p12", &p12)], &limits).unwrap();
+    assert_eq!(String::from_utf8(got).unwrap(), key);
+
+    // Hostile iteration counts fail on the budget before the derivation runs.
+    assert!(export("slow.p12", "pw", &["-iter", "60000"]));
+    let p12 = std::fs::read(p.join("slow.p12")).unwrap();
+    let tight = Limits {
+        max_steps: 100_000,
+        ..Limits::default()
+    };
+    let e = render_bytes(
+        r#"{{ .p12 | pkcs12keyPass "pw" }}"#,
+        &[("p12", &p12)],
+        &tight,
+    )
+    .unwrap_err();
+    assert!(e.contains("limit of 100000 steps"), "{e}");
+
+    // openssl reads what we write: key and full chain, with and without a password; the
+    // SEC1 ("EC PRIVATE KEY") form of the key works too.
+    openssl(p, &["ec", "-in", "leaf.key", "-out", "leaf-sec1.pem"]);
+    let sec1 = std::fs::read(p.join("leaf-sec1.pem")).unwrap();
+    let ca = format!("{root}{inter}");
+    let values = [
+        ("cert", chain.as_bytes()),
+        ("key", key.as_bytes()),
+        ("sec1", sec1.as_slice()),
+        ("ca", ca.as_bytes()),
+    ];
+    let pub_of = |f: &str| openssl(p, &["pkey", "-in", f, "-pubout"]);
+    let leaf_pub = pub_of("leaf.key");
+    for (template, pass, certs) in [
+        (r#"{{ fullPemToPkcs12Pass .cert .key "pw" }}"#, "pw", 3),
+        ("{{ fullPemToPkcs12 .cert .sec1 }}", "", 3),
+        (r#"{{ pemToPkcs12Pass .cert .key "pw" }}"#, "pw", 1),
+        ("{{ pemToPkcs12 .cert .key }}", "", 1),
+    ] {
+        let b64 = render_bytes(template, &values, &limits).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&b64)
+            .unwrap();
+        std::fs::write(p.join("ours.p12"), &der).unwrap();
+        let pass_arg = format!("pass:{pass}");
+        openssl(
+            p,
+            &[
+                "pkcs12", "-in", "ours.p12", "-passin", &pass_arg, "-nodes", "-out", "all.pem",
+            ],
+        );
+        let text = std::fs::read_to_string(p.join("all.pem")).unwrap();
+        assert_eq!(
+            text.matches("BEGIN CERTIFICATE").count(),
+            certs,
+            "{template}"
+        );
+        assert!(text.contains(leaf.lines().nth(1).unwrap()), "{template}");
+        assert_eq!(pub_of("all.pem"), leaf_pub, "{template}");
+        // And we read it back.
+        let back = render_bytes(
+            &format!(r#"{{{{ .p12 | pkcs12certPass "{pass}" }}}}"#),
+            &[("p12", &der)],
+            &limits,
+        )
+        .unwrap();
+        let expected = if certs == 3 {
+            chain.clone()
+        } else {
+            leaf.clone()
+        };
+        assert_eq!(String::from_utf8(back).unwrap(), expected, "{template}");
+    }
+    let b64 = render_bytes(
+        r#"{{ pemTruststoreToPKCS12Pass .ca "pw" }}"#,
+        &values,
+        &limits,
+    )
+    .unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .unwrap();
+    std::fs::write(p.join("trust.p12"), &der).unwrap();
+    let out = openssl(
+        p,
+        &[
+            "pkcs12",
+            "-in",
+            "trust.p12",
+            "-passin",
+            "pass:pw",
+            "-nokeys",
+        ],
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(text.contains(root.lines().nth(1).unwrap()));
+    // Bad input: clear errors, no panic.
+    for t in [
+        "{{ pkcs12key .key }}",
+        "{{ pemToPkcs12 .key .key }}",
+        "{{ pemToPkcs12 .cert .cert }}",
+        "{{ pemTruststoreToPKCS12 .key }}",
+    ] {
+        assert!(render_bytes(t, &values, &limits).is_err(), "{t}");
+    }
 }

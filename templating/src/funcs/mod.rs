@@ -2,6 +2,7 @@
 //! Every call is charged to the run's budget and its result is bounded in size and depth.
 
 mod builtin;
+mod pkcs12;
 mod pki;
 mod sprig;
 
@@ -18,6 +19,7 @@ pub(crate) fn exists(name: &str) -> bool {
         || builtin::NAMES.contains(&name)
         || sprig::NAMES.contains(&name)
         || pki::NAMES.contains(&name)
+        || pkcs12::NAMES.contains(&name)
 }
 
 /// Names of every function a template may call.
@@ -27,6 +29,7 @@ pub fn names() -> Vec<&'static str> {
         .chain(builtin::NAMES.iter().copied())
         .chain(sprig::NAMES.iter().copied())
         .chain(pki::NAMES.iter().copied())
+        .chain(pkcs12::NAMES.iter().copied())
         .collect();
     all.sort_unstable();
     all.dedup();
@@ -53,6 +56,8 @@ pub(crate) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
         builtin::call(name, args, budget)
     } else if pki::NAMES.contains(&name) {
         pki::call(name, args, budget)
+    } else if pkcs12::NAMES.contains(&name) {
+        pkcs12::call(name, args, budget)
     } else {
         sprig::call(name, args, budget)
     }

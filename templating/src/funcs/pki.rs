@@ -10,34 +10,13 @@ pub(super) const NAMES: &[&str] = &[
     "filterPEM",
     "filterCertChain",
     "certSANs",
-    "pkcs12key",
-    "pkcs12keyPass",
-    "pkcs12cert",
-    "pkcs12certPass",
-    "pemToPkcs12",
-    "pemToPkcs12Pass",
-    "fullPemToPkcs12",
-    "fullPemToPkcs12Pass",
-    "pemTruststoreToPKCS12",
-    "pemTruststoreToPKCS12Pass",
     "jwkPublicKeyPem",
     "jwkPrivateKeyPem",
     "rsaDecrypt",
 ];
 
-/// The functions of ESO's template engine this one does not implement yet.
-pub const NOT_IMPLEMENTED: &[&str] = &[
-    "pkcs12key",
-    "pkcs12keyPass",
-    "pkcs12cert",
-    "pkcs12certPass",
-    "pemToPkcs12",
-    "pemToPkcs12Pass",
-    "fullPemToPkcs12",
-    "fullPemToPkcs12Pass",
-    "pemTruststoreToPKCS12",
-    "pemTruststoreToPKCS12Pass",
-];
+/// The functions of ESO's template engine this one does not implement.
+pub const NOT_IMPLEMENTED: &[&str] = &[];
 
 const CERTIFICATE: &str = "CERTIFICATE";
 
@@ -253,6 +232,20 @@ fn ordered_chain(input: &[u8], budget: &mut Budget) -> R<Vec<Cert>> {
     }
     let mut slots: Vec<Option<Cert>> = certs.into_iter().map(Some).collect();
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// `pem` (certificate blocks) ordered leaf to root, as ESO's fetchCertChains.
+pub(super) fn ordered_pem(pem: &[u8], budget: &mut Budget) -> R<Vec<u8>> {
+    let chain = ordered_chain(pem, budget)?;
+    Ok(chain
+        .iter()
+        .flat_map(|c| encode(&pem::Pem::new(CERTIFICATE, c.der.clone())).into_bytes())
+        .collect())
+}
+
+/// An RSA key in PKCS#1 DER wrapped as PKCS#8.
+pub(super) fn pkcs1_to_pkcs8(der: &[u8]) -> Vec<u8> {
+    jwk::pkcs1_to_pkcs8(der)
 }
 
 /// ESO's rsaDecrypt: OAEP with the same hash for MGF1 (SHA256 unless SHA1 or SHA512 is named),
