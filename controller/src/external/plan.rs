@@ -226,7 +226,13 @@ pub struct Fetched {
     pub data: SecretMap,
     /// Every provider reference answered "not found" (feeds deletionPolicy).
     pub all_missing: bool,
+    /// What was skipped because it is gone at the provider and the deletion policy is not
+    /// `Retain`: the messages of ESO's `MissingProviderSecret` events.
+    pub missing: Vec<String>,
 }
+
+/// ESO's `MissingProviderSecret` event reason.
+pub const REASON_MISSING_PROVIDER_SECRET: &str = "MissingProviderSecret";
 
 /// An answer that was never asked for: a bug, reported rather than panicking.
 fn unanswered() -> ProviderError {
@@ -252,8 +258,9 @@ fn present(
 pub fn assemble(es: &ExternalSecret, answers: &Answers) -> Result<Fetched, DecisionError> {
     let deletion = es.spec.target.deletion_policy;
     let mut missing = 0usize;
+    let mut notes = Vec::new();
     let mut out = SecretMap::new();
-    for df in &es.spec.data_from {
+    for (index, df) in es.spec.data_from.iter().enumerate() {
         let part = if let Some(x) = &df.extract {
             match present(answers.values.get(&extract_ref(x)), deletion)? {
                 Some(v) => {
@@ -266,6 +273,9 @@ pub fn assemble(es: &ExternalSecret, answers: &Answers) -> Result<Fetched, Decis
                 }
                 None => {
                     missing += 1;
+                    notes.push(format!(
+                        "secret does not exist at provider using spec.dataFrom[{index}]"
+                    ));
                     SecretMap::new()
                 }
             }
@@ -290,9 +300,13 @@ pub fn assemble(es: &ExternalSecret, answers: &Answers) -> Result<Fetched, Decis
         };
         out.extend(data::rewrite_keys(part, &df.rewrite)?);
     }
-    for d in &es.spec.data {
+    for (index, d) in es.spec.data.iter().enumerate() {
         let Some(v) = present(answers.values.get(&data_ref(d)), deletion)? else {
             missing += 1;
+            notes.push(format!(
+                "secret does not exist at provider using spec.data[{index}] (key={})",
+                d.remote_ref.key
+            ));
             continue;
         };
         let selected =
@@ -304,6 +318,7 @@ pub fn assemble(es: &ExternalSecret, answers: &Answers) -> Result<Fetched, Decis
     Ok(Fetched {
         data: out,
         all_missing: total > 0 && missing == total,
+        missing: notes,
     })
 }
 
@@ -576,6 +591,12 @@ mod tests {
             ));
             assert!(run("Retain", some_missing(), ex).is_err());
         }
+        // Not Retain: each gone reference is noted for a MissingProviderSecret event.
+        let fetched = assemble(&spec("Delete"), &some_missing()).unwrap();
+        assert_eq!(
+            fetched.missing,
+            vec!["secret does not exist at provider using spec.data[1] (key=b)".to_string()]
+        );
         // Delete: all missing deletes an existing Secret; some missing writes what is left.
         let (w, s) = run("Delete", all_missing(), Some(&existing)).unwrap();
         assert_eq!(w, Write::Delete("es1".into()));

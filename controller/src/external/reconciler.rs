@@ -240,6 +240,15 @@ async fn sync(
 ) -> Result<Synced, SyncError> {
     let answers = fetch(ctx, es, store, schedule).await?;
     let fetched = plan::assemble(es, &answers)?;
+    for message in &fetched.missing {
+        let note = Note {
+            warning: false,
+            reason: plan::REASON_MISSING_PROVIDER_SECRET.into(),
+            message: message.clone(),
+            action: "Sync",
+        };
+        report::publish(ctx.recorder.as_ref(), es, note).await;
+    }
     let owner = Owner {
         namespace: &seen.labels.namespace,
         name: &seen.labels.name,
