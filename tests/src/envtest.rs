@@ -327,6 +327,7 @@ impl Cluster {
             envs: Vec::new(),
             kubeconfig: self.kubeconfig.clone(),
             scoped: true,
+            image_root: None,
         }
     }
 }
@@ -339,6 +340,17 @@ pub async fn client_from(kubeconfig: &Path) -> kube::Client {
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", kubeconfig.display()));
     kube::Client::try_from(config).unwrap_or_else(|e| panic!("kube client: {e}"))
+}
+
+/// Full path of `program` on this process's PATH (a child with its own PATH would look there).
+fn on_path(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
 }
 
 fn free_port() -> u16 {
@@ -356,7 +368,12 @@ pub struct ControllerBuilder<'c> {
     envs: Vec<(String, String)>,
     kubeconfig: PathBuf,
     scoped: bool,
+    /// Run in this image root (deploy/images/build-rootfs.sh) as the image does.
+    image_root: Option<PathBuf>,
 }
+
+/// The image's non-root user (deploy/images/build-rootfs.sh, the Deployment's runAsUser).
+pub const IMAGE_USER: u32 = 65532;
 
 impl ControllerBuilder<'_> {
     /// The replica's identity (`POD_NAME`, the Lease holder).
@@ -378,6 +395,14 @@ impl ControllerBuilder<'_> {
     /// Run with this kubeconfig instead of the admin one.
     pub fn kubeconfig(mut self, path: &Path) -> Self {
         self.kubeconfig = path.to_path_buf();
+        self
+    }
+
+    /// Run as the controller image does: under chroot in `root` (built by
+    /// deploy/images/build-rootfs.sh) as its non-root user, invoked as `controller` (Bitnami's
+    /// chart command). The kubeconfig must lie inside `root`. Needs root (CAP_SYS_CHROOT).
+    pub fn image_root(mut self, root: &Path) -> Self {
+        self.image_root = Some(root.to_path_buf());
         self
     }
 
@@ -415,14 +440,40 @@ impl ControllerBuilder<'_> {
         let err = file
             .try_clone()
             .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let mut command = Command::new(&cluster.controller_bin);
+        let mut command = match &self.image_root {
+            None => {
+                let mut command = Command::new(&cluster.controller_bin);
+                command
+                    // Nothing from the test's environment leaks into the controller's flags.
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("HOME", &cluster.dir)
+                    .env("KUBECONFIG", &self.kubeconfig);
+                command
+            }
+            Some(root) => {
+                let inside = self.kubeconfig.strip_prefix(root).unwrap_or_else(|_| {
+                    panic!(
+                        "kubeconfig {} lies outside the image root {}",
+                        self.kubeconfig.display(),
+                        root.display()
+                    )
+                });
+                // chroot execs the program: the child's pid is the controller's.
+                let mut command = Command::new(on_path("chroot"));
+                command
+                    .arg(format!("--userspec={IMAGE_USER}:{IMAGE_USER}"))
+                    .arg(root)
+                    .arg("controller")
+                    .env_clear()
+                    .env("PATH", "/usr/local/bin")
+                    .env("HOME", "/home/nonroot")
+                    .env("KUBECONFIG", Path::new("/").join(inside));
+                command
+            }
+        };
         command
             .args(&args)
-            // Nothing from the test's environment leaks into the controller's flags.
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &cluster.dir)
-            .env("KUBECONFIG", &self.kubeconfig)
             .env("POD_NAME", &self.name)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

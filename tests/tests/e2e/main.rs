@@ -5,6 +5,7 @@
 
 mod deploy;
 mod external;
+mod image_root;
 mod leader;
 mod rbac;
 mod sealed;

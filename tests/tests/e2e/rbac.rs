@@ -13,7 +13,7 @@ use serde::Deserialize as _;
 
 use super::{ACT, b64, seal, sealed_secret_yaml, setup};
 
-const ACCOUNT: (&str, &str) = ("kube-system", "secrets-controller");
+pub(super) const ACCOUNT: (&str, &str) = ("kube-system", "secrets-controller");
 
 /// (apiGroup, resource[/subresource], verb)
 type Permission = (String, String, String);
@@ -132,8 +132,36 @@ fn permission(line: &str) -> Option<Permission> {
     Some((group.to_string(), resource, verb.to_string()))
 }
 
-/// A kubeconfig for the ServiceAccount, with a TokenRequest token.
-fn account_kubeconfig(cluster: &Cluster) -> std::path::PathBuf {
+/// Installs deploy/ as a user does (validation is the deploy tests' subject) and writes to
+/// `path` a kubeconfig for its ServiceAccount, with a TokenRequest token.
+pub(super) fn install_deploy_as_account(cluster: &Cluster, path: &std::path::Path) {
+    {
+        let _applying = super::deploy_apply_lock();
+        cluster.kubectl_ok(&[
+            "apply",
+            "--validate=false",
+            "-k",
+            &cluster.workspace.join("deploy").to_string_lossy(),
+        ]);
+    }
+    account_kubeconfig(cluster, path);
+}
+
+/// The lines of a controller log that report a refused request.
+pub(super) fn forbidden_lines(log: &str) -> Vec<String> {
+    // (A bare "403" would also match resourceVersions in the request log.)
+    log.lines()
+        .filter(|l| {
+            l.to_lowercase().contains("forbidden")
+                || l.contains("code: 403")
+                || l.contains("status 403")
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// A kubeconfig at `path` for the ServiceAccount, with a TokenRequest token.
+fn account_kubeconfig(cluster: &Cluster, path: &std::path::Path) {
     let token = cluster.kubectl_ok(&[
         "-n",
         ACCOUNT.0,
@@ -148,9 +176,8 @@ fn account_kubeconfig(cluster: &Cluster) -> std::path::PathBuf {
     let ca = admin["clusters"][0]["cluster"]["certificate-authority-data"]
         .as_str()
         .unwrap();
-    let path = cluster.dir.join("secrets-controller-sa.kubeconfig");
     std::fs::write(
-        &path,
+        path,
         format!(
             "apiVersion: v1
 kind: Config
@@ -163,7 +190,6 @@ current-context: sa
         ),
     )
     .unwrap();
-    path
 }
 
 /// What one run under the ServiceAccount produced.
@@ -178,17 +204,8 @@ struct Run {
 /// returns what its log shows. `all_store_options` adds store options whose extra permissions
 /// deploy/ lacks today (a caProvider ConfigMap). Each run has its own Lease.
 async fn run_as_service_account(cluster: &Cluster, lease: &str, all_store_options: bool) -> Run {
-    // deploy/ as a user installs it (validation is the deploy tests' subject).
-    {
-        let _applying = super::deploy_apply_lock();
-        cluster.kubectl_ok(&[
-            "apply",
-            "--validate=false",
-            "-k",
-            &cluster.workspace.join("deploy").to_string_lossy(),
-        ]);
-    }
-    let kubeconfig = account_kubeconfig(cluster);
+    let kubeconfig = cluster.dir.join(format!("{lease}-sa.kubeconfig"));
+    install_deploy_as_account(cluster, &kubeconfig);
     let client = cluster.client().await;
     let team = format!("{lease}-{}", std::process::id());
     let ns = cluster
@@ -514,16 +531,7 @@ spec:
     controller.terminate().await;
 
     let log = controller.log_text();
-    // (A bare "403" would also match resourceVersions in the request log.)
-    let forbidden = log
-        .lines()
-        .filter(|l| {
-            l.to_lowercase().contains("forbidden")
-                || l.contains("code: 403")
-                || l.contains("status 403")
-        })
-        .map(String::from)
-        .collect();
+    let forbidden = forbidden_lines(&log);
     let used: BTreeSet<Permission> = log
         .lines()
         .filter(|l| l.contains("requesting"))
