@@ -154,7 +154,11 @@ pub struct Args {
     #[arg(long, env = "SEALED_SECRETS_VALIDATE")]
     pub validate: bool,
 
-    /// Have the controller re-encrypt each input SealedSecret with its newest key.
+    /// Re-encrypt SealedSecrets with the newest sealing key. Without PATHs: the SealedSecrets of
+    /// stdin (or -f) through the controller, printed (or written back to -f). With PATHs: every
+    /// SealedSecret in those files and directories, each file rewritten in place with only its
+    /// sealed values changed; through the controller, or offline with --recovery-private-key
+    /// (sealing to --cert, else to the backup's newest key).
     #[arg(
         long = "re-encrypt",
         alias = "rotate",
@@ -208,6 +212,24 @@ pub struct Args {
     /// With --backup-keys: a file of recipients, one per line (`#` comments), as `age -R` reads.
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
+
+    /// With --re-encrypt: files and directories (searched recursively) holding SealedSecrets,
+    /// also inside multi-document files and Lists.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// With --re-encrypt PATH: only files whose path below a directory argument matches this
+    /// glob (repeatable; default *.yaml, *.yml, *.json).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+
+    /// With --re-encrypt PATH: skip files whose path below a directory argument matches this glob.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// With --re-encrypt PATH: list the files that would change, change nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 
     /// Name of the controller's Service.
     #[arg(

@@ -44,6 +44,20 @@ pub fn run(args: &Args) -> Result<()> {
             "--recipient, --recipients-file and --backup-keys-from are only used with --backup-keys"
         );
     }
+    let tree_only = !args.paths.is_empty()
+        || !args.include.is_empty()
+        || !args.exclude.is_empty()
+        || args.dry_run;
+    if tree_only && !args.re_encrypt {
+        bail!(
+            "file and directory arguments, --include, --exclude and --dry-run are only used with --re-encrypt"
+        );
+    }
+    if args.re_encrypt && !args.recovery_private_key.is_empty() && args.paths.is_empty() {
+        bail!(
+            "--re-encrypt with --recovery-private-key works on files and directories: name them, e.g. kubeseal --re-encrypt --recovery-private-key keys.age deploy/"
+        );
+    }
     if let (Some(mode), true) = (chosen.first(), args.cert.len() > 1) {
         bail!("--cert can be repeated only to seal Secrets, not with {mode}");
     }
@@ -69,7 +83,7 @@ fn output_format(args: &Args) -> Format {
     if yaml_file { Format::Yaml } else { args.format }
 }
 
-fn sealing_key(args: &Args) -> Result<PublicKey> {
+pub(crate) fn sealing_key(args: &Args) -> Result<PublicKey> {
     usable_key(&remote::sealing_cert_pem(args)?).context("cannot use the sealing certificate")
 }
 
@@ -359,13 +373,20 @@ fn recovery_unseal(args: &Args) -> Result<()> {
 /// The private keys of every --recovery-private-key file, encrypted backups opened with
 /// --recovery-identity (or the SOPS_AGE_* variables).
 fn recovery_keys(args: &Args) -> Result<Vec<sealing::PrivateKey>> {
+    Ok(recovery_key_pairs(args)?
+        .into_iter()
+        .map(|pair| pair.private)
+        .collect())
+}
+
+/// The key pairs of every --recovery-private-key file.
+pub(crate) fn recovery_key_pairs(args: &Args) -> Result<Vec<sealing::KeyPair>> {
     let identities = sealing::backup::IdentitySource {
         files: args.recovery_identity.clone(),
     };
     let mut keys = Vec::new();
     for path in &args.recovery_private_key {
-        let loaded = sealing::backup::load_keys(path, &identities)?;
-        keys.extend(loaded.into_iter().map(|pair| pair.private));
+        keys.extend(sealing::backup::load_keys(path, &identities)?);
     }
     Ok(keys)
 }
@@ -566,6 +587,9 @@ fn validate_offline(args: &Args, cert: &str) -> Result<()> {
 }
 
 fn re_encrypt(args: &Args) -> Result<()> {
+    if !args.paths.is_empty() {
+        return crate::reencrypt::re_encrypt_paths(args);
+    }
     let source = source_name(args.secret_file.as_deref());
     let text = read_input(args.secret_file.as_deref())?;
     let sealed = input::sealed_secrets(parse_documents(&text, &source)?, &source)?;

@@ -6,7 +6,9 @@ mod cli;
 mod commands;
 mod input;
 mod output;
+mod reencrypt;
 mod remote;
+mod rewrite;
 
 use std::process::ExitCode;
 

@@ -71,6 +71,18 @@ pub struct Controller {
     client: kube::Client,
     namespace: String,
     name: String,
+    /// The service proxy path, looked up once per run.
+    prefix: tokio::sync::OnceCell<String>,
+}
+
+/// What one `/v1/rotate` request came to.
+pub enum RotateOutcome {
+    /// The re-encrypted SealedSecret (JSON).
+    Done(Vec<u8>),
+    /// 429: over the controller's rate limit for this client.
+    SlowDown,
+    /// 503: the controller is busy with other requests; retry after this long.
+    Busy(std::time::Duration),
 }
 
 impl Controller {
@@ -79,6 +91,7 @@ impl Controller {
             client: kube_client(args).await?,
             namespace: args.controller_namespace.clone(),
             name: args.controller_name.clone(),
+            prefix: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -110,6 +123,13 @@ impl Controller {
 
     /// The proxy prefix for the Service's first port, as Bitnami's kubeseal builds it.
     async fn proxy_prefix(&self) -> Result<String> {
+        self.prefix
+            .get_or_try_init(|| self.lookup_proxy_prefix())
+            .await
+            .cloned()
+    }
+
+    async fn lookup_proxy_prefix(&self) -> Result<String> {
         let (ns, name) = (&self.namespace, &self.name);
         let (status, body) = self
             .call(
@@ -177,6 +197,25 @@ impl Controller {
             bail!("the controller could not re-encrypt the SealedSecret: HTTP {status}: {reason}");
         }
         Ok(body)
+    }
+
+    /// One `/v1/rotate` request; "slow down" and "busy" are outcomes, not errors.
+    pub async fn rotate_once(&self, sealed_json: Vec<u8>) -> Result<RotateOutcome> {
+        let path = format!("{}/v1/rotate", self.proxy_prefix().await?);
+        let (status, body) = self.call(Method::POST, &path, sealed_json).await?;
+        match status {
+            s if s.is_success() => Ok(RotateOutcome::Done(body)),
+            StatusCode::TOO_MANY_REQUESTS => Ok(RotateOutcome::SlowDown),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Ok(RotateOutcome::Busy(std::time::Duration::from_secs(1)))
+            }
+            other => {
+                let reason = String::from_utf8_lossy(&body).trim().to_string();
+                bail!(
+                    "the controller could not re-encrypt the SealedSecret: HTTP {other}: {reason}"
+                )
+            }
+        }
     }
 }
 
