@@ -148,7 +148,8 @@ const REAPER: &str = r#"cat >/dev/null
 for f in "$2"/pids/*; do
   [ -f "$f" ] || continue
   p=${f##*/}
-  if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q secrets-controller; then kill -9 "$p"; fi
+  # By executable, not command line: an image-root controller is invoked as `controller`.
+  case $(readlink "/proc/$p/exe" 2>/dev/null) in */secrets-controller) kill -9 "$p" ;; esac
 done
 bash "$1" stop "$2" >/dev/null 2>&1
 [ -n "$3" ] || rm -rf "$2""#;
