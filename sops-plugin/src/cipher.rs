@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+use crate::gonum::{format_float_f, parse_go_float};
 use crate::value::Value;
 
 /// GCM with a 256-bit nonce: sops' non-standard nonce size (J0 is derived through GHASH).
@@ -211,30 +212,6 @@ fn typed_from_bytes(pt: &[u8], typ: &str) -> Result<Value, CipherError> {
     })
 }
 
-fn parse_go_float(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        "NaN" => Some(f64::NAN),
-        _ => s.parse().ok(),
-    }
-}
-
-/// Go `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
-pub fn format_float_f(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{f}")
-    }
-}
-
 /// sops' `ToBytes`: the plaintext a value is encrypted as and hashed into the MAC.
 /// Returns `None` for values that are never encrypted (null, containers).
 pub fn value_to_bytes(v: &Value) -> Option<(Vec<u8>, &'static str)> {
@@ -266,14 +243,6 @@ pub fn encrypt_value(key: &[u8; 32], v: &Value, aad: &str, iv: Option<&[u8]>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn float_format_matches_go() {
-        assert_eq!(format_float_f(1000.0), "1000");
-        assert_eq!(format_float_f(1e21), "1000000000000000000000");
-        assert_eq!(format_float_f(2.71), "2.71");
-        assert_eq!(format_float_f(3.0), "3");
-    }
 
     #[test]
     fn roundtrip() {

@@ -187,24 +187,18 @@ fn read_bounded(path: &Path, limit: u64, total: &mut u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn get<'a>(doc: &'a Map, key: &str) -> Option<&'a Value> {
-    doc.iter().find_map(|(k, v)| match k {
-        crate::value::Key::Str(s) if s == key => Some(v),
-        _ => None,
-    })
-}
-
 fn is_manifest(doc: &Map) -> bool {
-    get(doc, "apiVersion").is_some() && get(doc, "kind").is_some()
+    doc.get("apiVersion").is_some() && doc.get("kind").is_some()
 }
 
 /// A `kind: List` (or `SecretList`...) document's items; with `--seal` each is sealed on its
 /// own, so Secrets inside a List are not passed through.
 fn expand_lists(doc: &Map) -> Vec<Map> {
-    let is_list = get(doc, "kind")
+    let is_list = doc
+        .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"));
-    match (is_list, get(doc, "items")) {
+    match (is_list, doc.get("items")) {
         (true, Some(Value::Seq(items))) => items
             .iter()
             .filter_map(|i| match i {
@@ -586,14 +580,13 @@ fn check_kustomization(rel: &Path, src: &[u8]) -> Result<()> {
         }
     };
     for doc in &docs {
-        let root = Value::Map(doc.clone());
         for field in PATH_LISTS {
-            for p in strs(root.get(field)) {
+            for p in strs(doc.get(field)) {
                 paths.push((field.to_string(), p));
             }
         }
         for field in PATH_ENTRY_LISTS {
-            if let Some(Value::Seq(items)) = root.get(field) {
+            if let Some(Value::Seq(items)) = doc.get(field) {
                 for i in items {
                     for p in strs(i.get("path")) {
                         paths.push((format!("{field}.path"), p));
@@ -602,7 +595,7 @@ fn check_kustomization(rel: &Path, src: &[u8]) -> Result<()> {
             }
         }
         for field in ["configMapGenerator", "secretGenerator"] {
-            if let Some(Value::Seq(items)) = root.get(field) {
+            if let Some(Value::Seq(items)) = doc.get(field) {
                 for i in items {
                     for p in strs(i.get("files")) {
                         let p = p.split_once('=').map_or(p.as_str(), |(_, p)| p).to_string();
@@ -616,7 +609,7 @@ fn check_kustomization(rel: &Path, src: &[u8]) -> Result<()> {
                 }
             }
         }
-        if let Some(Value::Seq(items)) = root.get("helmCharts") {
+        if let Some(Value::Seq(items)) = doc.get("helmCharts") {
             for i in items {
                 for key in ["valuesFile", "additionalValuesFiles"] {
                     for p in strs(i.get(key)) {
@@ -625,14 +618,14 @@ fn check_kustomization(rel: &Path, src: &[u8]) -> Result<()> {
                 }
             }
         }
-        if let Some(g) = root.get("helmGlobals") {
+        if let Some(g) = doc.get("helmGlobals") {
             for key in ["chartHome", "configHome"] {
                 for p in strs(g.get(key)) {
                     paths.push((format!("helmGlobals.{key}"), p));
                 }
             }
         }
-        if let Some(o) = root.get("openapi") {
+        if let Some(o) = doc.get("openapi") {
             for p in strs(o.get("path")) {
                 paths.push(("openapi.path".into(), p));
             }

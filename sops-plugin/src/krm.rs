@@ -101,14 +101,14 @@ pub fn run(input: &str, dir: &Path, keys: &Keyring) -> Result<String> {
             items.push(secret_from(g, dir, keys)?);
         }
     }
-    let out: Map = vec![
+    let out = Map(vec![
         (
             Key::Str("apiVersion".into()),
             Value::Str("config.kubernetes.io/v1".into()),
         ),
         (Key::Str("kind".into()), Value::Str("ResourceList".into())),
         (Key::Str("items".into()), Value::Seq(items)),
-    ];
+    ]);
     Ok(stores::yaml::emit(&[out]))
 }
 

@@ -7,6 +7,7 @@ pub mod cipher;
 pub mod config;
 pub mod error;
 pub mod generate;
+mod gonum;
 pub mod keys;
 pub mod krm;
 pub mod leak;

@@ -29,9 +29,8 @@ impl Sealer {
 
     /// Whether a document is a core/v1 Secret.
     pub fn is_secret(doc: &Map) -> bool {
-        let v = Value::Map(doc.clone());
-        v.get("kind").and_then(Value::as_str) == Some("Secret")
-            && v.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        doc.get("kind").and_then(Value::as_str) == Some("Secret")
+            && doc.get("apiVersion").and_then(Value::as_str) == Some("v1")
     }
 
     /// Seals a Secret document into a SealedSecret document.
@@ -133,8 +132,8 @@ impl Plaintexts {
                     "--seal: cannot read the rendered output to check it: {e}"
                 ))
             })?;
-            for doc in &docs {
-                let v = Value::Map(doc.clone());
+            for doc in docs {
+                let v = Value::Map(doc);
                 if v.get("kind").and_then(Value::as_str) == Some("SealedSecret") {
                     continue;
                 }

@@ -7,8 +7,81 @@ pub enum Key {
     Comment(String),
 }
 
-/// Ordered map entries; a `Key::Comment` entry carries `Value::Null`.
-pub type Map = Vec<(Key, Value)>;
+/// Ordered map entries; a `Key::Comment` entry carries `Value::Null`. Derefs to its entries,
+/// and looks keys up in place (no copy of the map to ask a question).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Map(pub Vec<(Key, Value)>);
+
+impl Map {
+    /// The value of a string key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find_map(|(k, v)| match k {
+            Key::Str(s) if s == key => Some(v),
+            _ => None,
+        })
+    }
+
+    /// Removes a string key and returns its value.
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        let pos = self
+            .0
+            .iter()
+            .position(|(k, _)| matches!(k, Key::Str(s) if s == key))?;
+        Some(self.0.remove(pos).1)
+    }
+
+    /// Sets a string key, appending it when absent.
+    pub fn set(&mut self, key: &str, value: Value) {
+        for (k, v) in self.0.iter_mut() {
+            if matches!(k, Key::Str(s) if s == key) {
+                *v = value;
+                return;
+            }
+        }
+        self.0.push((Key::Str(key.to_string()), value));
+    }
+}
+
+impl std::ops::Deref for Map {
+    type Target = Vec<(Key, Value)>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Map {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl From<Vec<(Key, Value)>> for Map {
+    fn from(entries: Vec<(Key, Value)>) -> Self {
+        Map(entries)
+    }
+}
+
+impl FromIterator<(Key, Value)> for Map {
+    fn from_iter<I: IntoIterator<Item = (Key, Value)>>(iter: I) -> Self {
+        Map(iter.into_iter().collect())
+    }
+}
+
+impl IntoIterator for Map {
+    type Item = (Key, Value);
+    type IntoIter = std::vec::IntoIter<(Key, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Map {
+    type Item = &'a (Key, Value);
+    type IntoIter = std::slice::Iter<'a, (Key, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// One node of a document.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,10 +105,7 @@ impl Value {
     /// Looks up a string key in a map value.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Map(m) => m.iter().find_map(|(k, v)| match k {
-                Key::Str(s) if s == key => Some(v),
-                _ => None,
-            }),
+            Value::Map(m) => m.get(key),
             _ => None,
         }
     }
@@ -53,32 +123,13 @@ impl Value {
         match self {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
-            Value::Float(f) => Some(crate::cipher::format_float_f(*f)),
+            Value::Float(f) => Some(crate::gonum::format_float_f(*f)),
             Value::Bool(b) => Some(b.to_string()),
             Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
             Value::Time(t) => Some(t.clone()),
             _ => None,
         }
     }
-}
-
-/// Removes a top-level string key from a map and returns its value.
-pub fn take_key(map: &mut Map, key: &str) -> Option<Value> {
-    let pos = map
-        .iter()
-        .position(|(k, _)| matches!(k, Key::Str(s) if s == key))?;
-    Some(map.remove(pos).1)
-}
-
-/// Sets (or appends) a string key in a map.
-pub fn set_key(map: &mut Map, key: &str, value: Value) {
-    for (k, v) in map.iter_mut() {
-        if matches!(k, Key::Str(s) if s == key) {
-            *v = value;
-            return;
-        }
-    }
-    map.push((Key::Str(key.to_string()), value));
 }
 
 /// Builds a map from string keys, sorted as sops 3.13 writes its metadata.
@@ -162,7 +213,7 @@ fn set_in(node: &mut Value, path: &[PathSeg], v: Value) -> Result<(), String> {
     match first {
         PathSeg::Key(k) => {
             if !matches!(node, Value::Map(_)) {
-                *node = Value::Map(vec![]);
+                *node = Value::Map(Map::default());
             }
             let Value::Map(m) = node else {
                 return Err("not a map".into());

@@ -8,7 +8,7 @@ use crate::value::{Key, Map, Value};
 pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
     let text =
         std::str::from_utf8(src).map_err(|_| Error::parse("dotenv", "input is not UTF-8"))?;
-    let mut m: Map = vec![];
+    let mut m: Map = Map::default();
     let mut meta = vec![];
     for (n, line) in text.split('\n').enumerate() {
         if line.is_empty() {

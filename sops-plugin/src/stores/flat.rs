@@ -1,7 +1,7 @@
 //! Flattening of the metadata block for dotenv and INI (`age__list_0__map_enc`).
 
 use crate::error::{Error, Result};
-use crate::value::{Key, Value};
+use crate::value::{Key, Map, Value};
 
 /// Highest list position a flattened metadata key may name. File text chooses the position,
 /// and the list is filled up to it: without a bound one line could ask for billions of entries.
@@ -103,13 +103,13 @@ fn insert(node: &mut Value, segs: &[Seg], val: &str, budget: &mut usize) -> Resu
     };
     let next_default = || match rest.first() {
         Some(Seg::List(_)) => Value::Seq(vec![]),
-        Some(Seg::Map(_)) => Value::Map(vec![]),
+        Some(Seg::Map(_)) => Value::Map(Map::default()),
         None => Value::Null,
     };
     match first {
         Seg::Map(k) => {
             if !matches!(node, Value::Map(_)) {
-                *node = Value::Map(vec![]);
+                *node = Value::Map(Map::default());
             }
             if let Value::Map(m) = node {
                 let pos = match m
@@ -147,7 +147,7 @@ fn insert(node: &mut Value, segs: &[Seg], val: &str, budget: &mut usize) -> Resu
 
 /// Rebuilds the metadata map from flattened pairs (values stay strings).
 pub fn unflatten(pairs: &[(String, String)]) -> Result<Value> {
-    let mut root = Value::Map(vec![]);
+    let mut root = Value::Map(Map::default());
     let mut budget = MAX_NODES;
     for (k, v) in pairs {
         insert(&mut root, &segments(k)?, v, &mut budget)?;

@@ -73,7 +73,7 @@ fn read_key_name(line: &str) -> Option<(String, &str)> {
 pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
     let text = std::str::from_utf8(src).map_err(|_| Error::parse("INI", "input is not UTF-8"))?;
     // go-ini always has the DEFAULT section, and sops keeps it in the tree even when empty.
-    let mut sections: Vec<(String, Map)> = vec![(DEFAULT.to_string(), vec![])];
+    let mut sections: Vec<(String, Map)> = vec![(DEFAULT.to_string(), Map::default())];
     let mut cur = 0usize;
     let mut pending: Vec<String> = vec![];
     let mut lines = text.split('\n').enumerate();
@@ -98,7 +98,7 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
                 .to_string();
             // sops loads INI with non-unique sections allowed: a repeated header starts a new
             // section of the same name.
-            sections.push((name, vec![]));
+            sections.push((name, Map::default()));
             cur = sections.len() - 1;
             if !pending.is_empty() {
                 let c = (
@@ -148,7 +148,7 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
                 // A repeated key keeps its place and takes the new value and comment (go-ini).
                 Some(p) => {
                     m[p].1 = Value::Str(value);
-                    let has_comment = matches!(m.get(p + 1), Some((Key::Comment(_), _)));
+                    let has_comment = matches!(m.0.get(p + 1), Some((Key::Comment(_), _)));
                     match (comment, has_comment) {
                         (Some(c), true) => m[p + 1].0 = Key::Comment(c),
                         (Some(c), false) => m.insert(p + 1, (Key::Comment(c), Value::Null)),
@@ -168,7 +168,7 @@ pub fn parse(src: &[u8]) -> Result<(Map, Vec<(String, String)>)> {
         }
     }
     let mut meta = vec![];
-    let mut tree: Map = vec![];
+    let mut tree: Map = Map::default();
     for (name, m) in sections {
         if name == "sops" {
             for (k, v) in m {

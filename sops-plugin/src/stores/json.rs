@@ -2,7 +2,7 @@
 //! with a tab (sops' default), including Go's HTML-safe escaping and float formatting.
 
 use crate::error::{Error, Result};
-use crate::stores::yaml::{go_e_format, shortest_digits};
+use crate::gonum::go_json_float;
 use crate::value::{Key, Map, Value};
 
 fn perr(msg: impl Into<String>) -> Error {
@@ -38,7 +38,7 @@ impl P<'_> {
         match self.b.get(self.i) {
             Some(b'{') => {
                 self.i += 1;
-                let mut m: Map = vec![];
+                let mut m: Map = Map::default();
                 self.ws();
                 if self.b.get(self.i) == Some(&b'}') {
                     self.i += 1;
@@ -217,26 +217,6 @@ pub fn parse_value(src: &[u8]) -> Result<Value> {
     Ok(v)
 }
 
-/// Go `encoding/json` float formatting.
-fn go_json_float(f: f64) -> String {
-    if !f.is_finite() {
-        // Go refuses these; write null rather than invalid JSON.
-        return "null".into();
-    }
-    let a = f.abs();
-    if a != 0.0 && !(1e-6..1e21).contains(&a) {
-        let (neg, digits, exp) = shortest_digits(f);
-        let mut s = go_e_format(&digits, exp);
-        // Go trims "e-07" to "e-7".
-        if let Some(p) = s.find("e-0") {
-            s.remove(p + 2);
-        }
-        if neg { format!("-{s}") } else { s }
-    } else {
-        format!("{f}")
-    }
-}
-
 fn write_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -256,12 +236,40 @@ fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn write_value(out: &mut String, v: &Value, depth: usize) {
-    let ind = |out: &mut String, d: usize| {
-        for _ in 0..d {
-            out.push('\t');
+fn write_map(out: &mut String, m: &Map, depth: usize) {
+    let entries: Vec<_> = m
+        .iter()
+        .filter_map(|(k, v)| match k {
+            Key::Str(k) => Some((k, v)),
+            Key::Comment(_) => None,
+        })
+        .collect();
+    if entries.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push_str("{\n");
+    for (i, (k, v)) in entries.iter().enumerate() {
+        indent(out, depth + 1);
+        write_str(out, k);
+        out.push_str(": ");
+        write_value(out, v, depth + 1);
+        if i + 1 < entries.len() {
+            out.push(',');
         }
-    };
+        out.push('\n');
+    }
+    indent(out, depth);
+    out.push('}');
+}
+
+fn indent(out: &mut String, depth: usize) {
+    for _ in 0..depth {
+        out.push('\t');
+    }
+}
+
+fn write_value(out: &mut String, v: &Value, depth: usize) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -269,32 +277,7 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
         Value::Float(f) => out.push_str(&go_json_float(*f)),
         Value::Str(s) | Value::Comment(s) | Value::Time(s) => write_str(out, s),
         Value::Bytes(b) => write_str(out, &String::from_utf8_lossy(b)),
-        Value::Map(m) => {
-            let entries: Vec<_> = m
-                .iter()
-                .filter_map(|(k, v)| match k {
-                    Key::Str(k) => Some((k, v)),
-                    Key::Comment(_) => None,
-                })
-                .collect();
-            if entries.is_empty() {
-                out.push_str("{}");
-                return;
-            }
-            out.push_str("{\n");
-            for (i, (k, v)) in entries.iter().enumerate() {
-                ind(out, depth + 1);
-                write_str(out, k);
-                out.push_str(": ");
-                write_value(out, v, depth + 1);
-                if i + 1 < entries.len() {
-                    out.push(',');
-                }
-                out.push('\n');
-            }
-            ind(out, depth);
-            out.push('}');
-        }
+        Value::Map(m) => write_map(out, m, depth),
         Value::Seq(s) => {
             // JSON has no comments: sops drops them here too.
             let items: Vec<_> = s
@@ -307,14 +290,14 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
             }
             out.push_str("[\n");
             for (i, v) in items.iter().enumerate() {
-                ind(out, depth + 1);
+                indent(out, depth + 1);
                 write_value(out, v, depth + 1);
                 if i + 1 < items.len() {
                     out.push(',');
                 }
                 out.push('\n');
             }
-            ind(out, depth);
+            indent(out, depth);
             out.push(']');
         }
     }
@@ -333,20 +316,7 @@ pub fn emit_value(v: &Value) -> String {
 /// Emits a map as sops' JSON store does (tab indent, trailing newline).
 pub fn emit(m: &Map) -> String {
     let mut out = String::new();
-    write_value(&mut out, &Value::Map(m.clone()), 0);
+    write_map(&mut out, m, 0);
     out.push('\n');
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_floats() {
-        assert_eq!(go_json_float(1e21), "1e+21");
-        assert_eq!(go_json_float(2.5), "2.5");
-        assert_eq!(go_json_float(3.0), "3");
-        assert_eq!(go_json_float(1e-7), "1e-7");
-    }
 }

@@ -9,7 +9,7 @@ pub mod yaml;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::value::{Key, Map, Value, take_key};
+use crate::value::{Key, Map, Value};
 
 /// A sops store format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn load_encrypted(format: Format, src: &[u8]) -> Result<(Vec<Map>, Value)> {
             let mut docs = yaml::parse(&yaml_text(src)?)?;
             let mut meta = None;
             for d in docs.iter_mut() {
-                if let Some(m) = take_key(d, "sops") {
+                if let Some(m) = d.take("sops") {
                     meta.get_or_insert(m);
                 }
             }
@@ -93,7 +93,7 @@ pub fn load_encrypted(format: Format, src: &[u8]) -> Result<(Vec<Map>, Value)> {
         }
         Format::Json | Format::Binary => {
             let mut m = json::parse(src)?;
-            let meta = take_key(&mut m, "sops").ok_or(Error::MetadataNotFound)?;
+            let meta = m.take("sops").ok_or(Error::MetadataNotFound)?;
             if format == Format::Binary
                 && !matches!(m.first(), Some((Key::Str(k), Value::Str(_))) if k == "data")
             {
@@ -169,7 +169,7 @@ pub fn load_plain(format: Format, src: &[u8]) -> Result<Vec<Map>> {
                 Ok(s) => Value::Str(s.to_string()),
                 Err(_) => Value::Bytes(src.to_vec()),
             };
-            Ok(vec![vec![(Key::Str("data".into()), v)]])
+            Ok(vec![Map(vec![(Key::Str("data".into()), v)])])
         }
     }
 }
