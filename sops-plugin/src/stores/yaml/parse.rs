@@ -326,14 +326,7 @@ pub fn top_level_kinds(src: &str) -> Result<Vec<(Option<String>, Option<String>)
     let mut key: Option<String> = None;
     let mut nested_is_key = false;
     for ev in Parser::new_from_str(src) {
-        let (e, _) = ev.map_err(|e| {
-            perr(format!(
-                "{} at line {} column {}",
-                e.info(),
-                e.marker().line(),
-                e.marker().col() + 1
-            ))
-        })?;
+        let (e, _) = ev.map_err(scan_error)?;
         match e {
             Event::DocumentStart(_) => {
                 out.push((None, None));
@@ -394,6 +387,15 @@ fn lone_cr_as_lf(src: &str) -> String {
     out
 }
 
+fn scan_error(e: saphyr_parser::ScanError) -> Error {
+    perr(format!(
+        "{} at line {} column {}",
+        e.info(),
+        e.marker().line(),
+        e.marker().col() + 1
+    ))
+}
+
 /// Parses a (multi-document) YAML stream; every document must be a map (or empty).
 pub fn parse(src: &str) -> Result<Vec<Map>> {
     // YAML reads a lone CR as a line break, but the comment scanner splits lines on LF only: a
@@ -407,14 +409,7 @@ pub fn parse(src: &str) -> Result<Vec<Map>> {
     };
     let mut events = vec![];
     for ev in Parser::new_from_str(src) {
-        let (e, span) = ev.map_err(|e| {
-            perr(format!(
-                "{} at line {} column {}",
-                e.info(),
-                e.marker().line(),
-                e.marker().col() + 1
-            ))
-        })?;
+        let (e, span) = ev.map_err(scan_error)?;
         events.push((e, span));
     }
     let chars: Vec<char> = src.chars().collect();
