@@ -10,6 +10,8 @@ need_apt=()
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+# The image-root tests copy the CA bundle into the root (deploy/images/build-rootfs.sh).
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 # Go's own text/template is the reference for the templating crate's differential test.
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)

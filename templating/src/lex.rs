@@ -375,25 +375,31 @@ impl<'a> Lexer<'a> {
 
     /// A quoted string ends at an unescaped quote, never at a delimiter inside it.
     fn quote(&mut self) -> Result<(), TemplateError> {
+        let s = self.escaped_until(b'"', "unterminated quoted string")?;
+        self.emit(Tok::Str(s));
+        Ok(())
+    }
+
+    /// The text from the opening quote through the first unescaped `close` on the same line.
+    fn escaped_until(&mut self, close: u8, unterminated: &str) -> Result<String, TemplateError> {
         let bytes = self.rest().as_bytes();
         let mut i = 1;
         loop {
             match bytes.get(i) {
                 Some(b'\\') => {
                     if matches!(bytes.get(i + 1), None | Some(b'\n')) {
-                        return self.err("unterminated quoted string");
+                        return self.err(unterminated);
                     }
                     i += 2;
                 }
-                Some(b'"') => break,
-                None | Some(b'\n') => return self.err("unterminated quoted string"),
+                Some(&b) if b == close => break,
+                None | Some(b'\n') => return self.err(unterminated),
                 Some(_) => i += 1,
             }
         }
         let s = self.rest()[..=i].to_string();
         self.advance(i + 1);
-        self.emit(Tok::Str(s));
-        Ok(())
+        Ok(s)
     }
 
     fn raw_quote(&mut self) -> Result<(), TemplateError> {
@@ -407,23 +413,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn char_const(&mut self) -> Result<(), TemplateError> {
-        let bytes = self.rest().as_bytes();
-        let mut i = 1;
-        loop {
-            match bytes.get(i) {
-                Some(b'\\') => {
-                    if matches!(bytes.get(i + 1), None | Some(b'\n')) {
-                        return self.err("unterminated character constant");
-                    }
-                    i += 2;
-                }
-                Some(b'\'') => break,
-                None | Some(b'\n') => return self.err("unterminated character constant"),
-                Some(_) => i += 1,
-            }
-        }
-        let s = self.rest()[..=i].to_string();
-        self.advance(i + 1);
+        let s = self.escaped_until(b'\'', "unterminated character constant")?;
         self.emit(Tok::CharConst(s));
         Ok(())
     }
