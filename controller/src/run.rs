@@ -14,7 +14,7 @@ use crate::chart_args::ChartArgs;
 use crate::duration::parse_go_duration;
 use crate::external::{self, ExternalSecretsArgs};
 use crate::lease::{self, LeaseConfig};
-use crate::sealed::http::{self, HttpState, RateLimiter};
+use crate::sealed::http::{self, HttpState, RateLimiter, TrustedProxies};
 use crate::sealed::keyring::{KeyOrder, KeyRing};
 use crate::sealed::keys::{self, KeyConfig};
 use crate::sealed::metrics::SealedMetrics;
@@ -91,6 +91,11 @@ pub struct RunArgs {
     /// Burst of the rate limit.
     #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2)]
     pub rate_limit_burst: u32,
+    /// Addresses or CIDR ranges (comma-separated) of the proxies in front of the HTTP API, usually
+    /// the API server or its konnectivity agents: only their `X-Forwarded-For` decides which client
+    /// the rate limit charges. Any other peer is charged by its own address.
+    #[arg(long, env = "SEALED_SECRETS_TRUSTED_PROXIES", default_value = "", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: TrustedProxies,
     /// Address of the HTTP API kubeseal uses (/v1/cert.pem, /v1/verify, /v1/rotate) and
     /// /healthz; empty turns it off.
     #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080")]
@@ -156,6 +161,10 @@ fn key_values(text: &str, flag: &str) -> Result<Vec<(String, String)>> {
                 .ok_or_else(|| anyhow!("{flag}: expected key=value, got {pair:?}"))
         })
         .collect()
+}
+
+fn parse_trusted_proxies(list: &str) -> Result<TrustedProxies, String> {
+    TrustedProxies::parse(list).map_err(|e| format!("--trusted-proxies: {e}"))
 }
 
 fn own_namespace(args: &RunArgs) -> String {
@@ -376,7 +385,8 @@ pub async fn run_with(
         ring.clone(),
         Arc::new(registry),
         RateLimiter::new(args.rate_limit, args.rate_limit_burst),
-    );
+    )
+    .with_trusted_proxies(args.trusted_proxies.clone());
     let mut servers = Vec::new();
     for (bind, roles) in plan {
         let listener = tokio::net::TcpListener::bind(bind)

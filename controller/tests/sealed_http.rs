@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use controller::sealed::http::{
     self, HttpState, MAX_BODY_BYTES, MAX_HEADERS, MAX_IN_FLIGHT, MAX_RSA_OPERATIONS,
-    MAX_YAML_ALIASES, MAX_YAML_DEPTH, RateLimiter, RsaBudget, open_values,
+    MAX_YAML_ALIASES, MAX_YAML_DEPTH, RateLimiter, RsaBudget, TrustedProxies, open_values,
 };
 use controller::sealed::keyring::{KeyOrder, KeyRing};
 use controller::sealed::metrics::SealedMetrics;
@@ -140,9 +140,13 @@ async fn rotate_re_encrypts_with_the_newest_key() {
     assert_eq!(bad.status(), 409);
 }
 
+fn trusting(proxies: &str, state: HttpState) -> HttpState {
+    state.with_trusted_proxies(TrustedProxies::parse(proxies).unwrap())
+}
+
 #[tokio::test]
-async fn verify_is_rate_limited_per_client_by_the_last_forwarded_hop() {
-    let base = serve(key_ring(), 0.5, 2).await;
+async fn behind_a_trusted_proxy_the_limit_charges_the_hop_it_appended() {
+    let base = serve_state(trusting("127.0.0.1", state(key_ring(), 0.5, 2))).await;
     let http = reqwest::Client::new();
     let post = |forwarded: String| {
         http.post(format!("{base}/v1/verify"))
@@ -156,10 +160,65 @@ async fn verify_is_rate_limited_per_client_by_the_last_forwarded_hop() {
         assert_eq!(post(forged).await.unwrap().status(), expected, "try {i}");
     }
     assert_eq!(post("10.0.0.8".into()).await.unwrap().status(), 200);
-    // Not an address: not the proxy's doing, so the TCP peer (127.0.0.1) is charged.
+    // Not an address: not the proxy's doing, so the proxy itself (127.0.0.1) is charged.
     assert_eq!(post("client-a".into()).await.unwrap().status(), 200);
     assert_eq!(post("client-b".into()).await.unwrap().status(), 200);
     assert_eq!(post("client-c".into()).await.unwrap().status(), 429);
+}
+
+#[tokio::test]
+async fn a_direct_client_cannot_buy_fresh_buckets_with_forged_forwarded_for() {
+    // 127.0.0.1 is not a trusted proxy here: what it writes in X-Forwarded-For is ignored.
+    let base = serve_state(trusting("10.0.0.0/8", state(key_ring(), 0.5, 2))).await;
+    let http = reqwest::Client::new();
+    let mut accepted = 0;
+    for i in 0..20 {
+        let status = http
+            .post(format!("{base}/v1/verify"))
+            .header("x-forwarded-for", format!("10.1.0.{i}, 192.0.2.{i}"))
+            .body(read("sealedsecrets/basic.yaml"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        accepted += usize::from(status == 200);
+    }
+    assert_eq!(accepted, 2, "only the burst of the peer's own bucket");
+}
+
+#[test]
+fn hops_are_read_back_past_trusted_proxies_only() {
+    let trusted = TrustedProxies::parse("10.0.0.0/8, fd00::1").unwrap();
+    let headers = |values: &[&str]| {
+        let mut map = axum::http::HeaderMap::new();
+        for value in values {
+            map.append("x-forwarded-for", value.parse().unwrap());
+        }
+        map
+    };
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    let proxy = ip("10.0.0.5");
+    let cases: [(&[&str], std::net::IpAddr, &str); 6] = [
+        (&["198.51.100.1, 203.0.113.9"], proxy, "203.0.113.9"),
+        (
+            &["198.51.100.1", "203.0.113.9, 10.9.9.9"],
+            proxy,
+            "203.0.113.9",
+        ),
+        (&["203.0.113.9, fd00::1"], ip("fd00::1"), "203.0.113.9"),
+        (&["10.1.1.1, 10.2.2.2"], proxy, "10.1.1.1"),
+        (&["198.51.100.1, not-an-ip"], proxy, "10.0.0.5"),
+        (&["198.51.100.1"], ip("192.0.2.7"), "192.0.2.7"),
+    ];
+    for (values, peer, charged) in cases {
+        assert_eq!(
+            http::client_address(&headers(values), peer, &trusted),
+            ip(charged),
+            "{values:?} from {peer}"
+        );
+    }
+    assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+    assert!(TrustedProxies::parse("").is_ok());
 }
 
 #[tokio::test]

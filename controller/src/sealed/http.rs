@@ -125,18 +125,59 @@ impl RateLimiter {
     }
 }
 
-/// The address a request is charged to: the last `X-Forwarded-For` hop when it is an IP address,
-/// else the TCP peer. Through the API server's service proxy the last hop is the one the proxy
-/// appended (the real caller); every earlier hop is text the caller sent and is never trusted.
-pub fn client_address(headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-    headers
+/// Peers whose `X-Forwarded-For` is believed: the API server (or the konnectivity agents) that
+/// proxy kubeseal's requests. Everyone else is charged by its TCP address, whatever it sends.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses a comma-separated list of addresses and CIDR ranges (`10.0.0.1`, `10.0.0.0/8`,
+    /// `fd00::/8`); empty trusts nobody.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("{entry:?} is not an IP address or CIDR range"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|net| net.contains(&address))
+    }
+}
+
+/// The address a request is charged to. A TCP peer that is not a trusted proxy is charged
+/// itself: a client that reaches the pod directly can write anything in `X-Forwarded-For`.
+/// Behind trusted proxies, the hops are read from the last one back, past every trusted
+/// proxy, to the first address a trusted proxy vouched for; hops before it are text the caller
+/// sent. A hop that is not an address ends the walk at the last proxy that appended one.
+pub fn client_address(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) -> IpAddr {
+    let mut client = peer;
+    if !trusted.contains(client) {
+        return client;
+    }
+    let hops = headers
         .get_all("x-forwarded-for")
         .iter()
-        .next_back()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|hop| hop.trim().parse::<IpAddr>().ok())
-        .unwrap_or(peer)
+        .rev()
+        .flat_map(|value| value.to_str().unwrap_or("").rsplit(','));
+    for hop in hops {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(address) => client = address,
+            Err(_) => break,
+        }
+        if !trusted.contains(client) {
+            break;
+        }
+    }
+    client
 }
 
 #[derive(Clone)]
@@ -144,6 +185,7 @@ pub struct HttpState {
     pub keys: KeyRing,
     pub registry: Arc<Registry>,
     pub limiter: Arc<RateLimiter>,
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Permits for `/v1/verify` and `/v1/rotate` requests being worked on.
     pub in_flight: Arc<Semaphore>,
 }
@@ -154,8 +196,15 @@ impl HttpState {
             keys,
             registry,
             limiter: Arc::new(limiter),
+            trusted_proxies: Arc::default(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
+    }
+
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, trusted: TrustedProxies) -> Self {
+        self.trusted_proxies = Arc::new(trusted);
+        self
     }
 }
 
@@ -260,7 +309,7 @@ async fn limited(state: HttpState, endpoint: Endpoint, request: Request) -> Resp
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let client = client_address(request.headers(), peer);
+    let client = client_address(request.headers(), peer, &state.trusted_proxies);
     if !state.limiter.allow(endpoint, client, Instant::now()) {
         return Refusal::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded").into_response();
     }
