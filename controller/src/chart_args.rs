@@ -302,6 +302,10 @@ pub fn resolve(args: &mut RunArgs, matches: &ArgMatches, program: &str) -> Vec<S
                 && args.external.namespace.is_none()
             {
                 args.external.namespace = args.pod_namespace.take();
+                // Our own namespace (keys, Lease) is still the pod's, as ESO's Lease is.
+                args.pod_namespace = std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|ns| !ns.is_empty());
             }
             // ESO's metrics port is our API's default port; the API is SealedSecrets' anyway.
             if defaulted("listen_addr") && !args.enable_sealed_secrets {

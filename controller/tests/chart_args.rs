@@ -132,3 +132,20 @@ fn an_unknown_flag_is_still_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
+
+#[test]
+fn eso_namespace_flag_leaves_the_pods_own_namespace_for_keys_and_lease() {
+    let out = Command::new(env!("CARGO_BIN_EXE_secrets-controller"))
+        .args(["--namespace=apps", "--metrics-addr=:8080", "--print-config"])
+        .env_clear()
+        .env("POD_NAMESPACE", "eso-system")
+        .output()
+        .unwrap();
+    let config = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{config}");
+    assert!(
+        config.contains("external-secrets-namespace: apps\n"),
+        "{config}"
+    );
+    assert!(config.contains("namespace: eso-system\n"), "{config}");
+}

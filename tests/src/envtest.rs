@@ -329,6 +329,8 @@ impl Cluster {
             kubeconfig: self.kubeconfig.clone(),
             scoped: true,
             image_root: None,
+            chart: None,
+            program: None,
         }
     }
 }
@@ -371,6 +373,10 @@ pub struct ControllerBuilder<'c> {
     scoped: bool,
     /// Run in this image root (deploy/images/build-rootfs.sh) as the image does.
     image_root: Option<PathBuf>,
+    /// Run with a chart's argument list instead of the harness's: (argv[0], arguments).
+    chart: Option<(Option<String>, Vec<String>)>,
+    /// argv[0] when not the binary's own name.
+    program: Option<String>,
 }
 
 /// The image's non-root user (deploy/images/build-rootfs.sh, the Deployment's runAsUser).
@@ -413,8 +419,33 @@ impl ControllerBuilder<'_> {
         self
     }
 
+    /// Run with exactly the arguments a Helm chart renders, invoked as `program` when given
+    /// (Bitnami's chart runs `controller`). Only two things change, as a pod would see them:
+    /// every `:PORT` listen address moves to a free loopback port, and the controller's own
+    /// namespace comes from `POD_NAMESPACE`. Scope flags are the caller's business.
+    pub fn chart_args(mut self, program: Option<&str>, args: &[String]) -> Self {
+        self.chart = Some((program.map(str::to_string), args.to_vec()));
+        self
+    }
+
     /// Starts the binary; it is killed when the returned value drops.
-    pub fn start(self) -> Controller {
+    pub fn start(mut self) -> Controller {
+        let (args, http_port, metrics_port) = match self.chart.take() {
+            Some((program, chart_args)) => {
+                if let Some(program) = program {
+                    self.program = Some(program);
+                }
+                self.envs
+                    .push(("POD_NAMESPACE".to_string(), self.namespace.clone()));
+                on_free_ports(&chart_args)
+            }
+            None => self.harness_args(),
+        };
+        self.spawn(args, http_port, metrics_port)
+    }
+
+    /// The harness's own flags: scoped to the namespace, listening on free loopback ports.
+    fn harness_args(&mut self) -> (Vec<String>, u16, u16) {
         let cluster = self.cluster;
         let http_port = free_port();
         let metrics_port = if cluster.separate_metrics {
@@ -435,7 +466,12 @@ impl ControllerBuilder<'_> {
             args.push("--all-namespaces=false".into());
             args.push(format!("--external-secrets-namespace={}", self.namespace));
         }
-        args.extend(self.args);
+        args.append(&mut self.args);
+        (args, http_port, metrics_port)
+    }
+
+    fn spawn(self, args: Vec<String>, http_port: u16, metrics_port: u16) -> Controller {
+        let cluster = self.cluster;
         let log = cluster.dir.join(format!("{}.log", self.name));
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = file
@@ -443,7 +479,21 @@ impl ControllerBuilder<'_> {
             .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let mut command = match &self.image_root {
             None => {
-                let mut command = Command::new(&cluster.controller_bin);
+                let program = match &self.program {
+                    Some(name) => {
+                        // A directory per name: argv[0] is what the binary sees.
+                        let dir = cluster.dir.join(format!("bin-{}", self.name));
+                        let link = dir.join(name);
+                        std::fs::create_dir_all(&dir)
+                            .and_then(|()| {
+                                std::os::unix::fs::symlink(&cluster.controller_bin, &link)
+                            })
+                            .unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+                        link
+                    }
+                    None => cluster.controller_bin.clone(),
+                };
+                let mut command = Command::new(program);
                 command
                     // Nothing from the test's environment leaks into the controller's flags.
                     .env_clear()
@@ -499,6 +549,50 @@ impl ControllerBuilder<'_> {
             http_client: reqwest::Client::new(),
         }
     }
+}
+
+/// `args` with every `:PORT` listen address (`--flag=:PORT` or a separate `:PORT`) on a free
+/// loopback port, the same port for the same number; with the ports of the API (else the
+/// metrics listener) and of /metrics.
+fn on_free_ports(args: &[String]) -> (Vec<String>, u16, u16) {
+    let mut moved: BTreeMap<String, u16> = BTreeMap::new();
+    let mut listeners: BTreeMap<String, u16> = BTreeMap::new();
+    let mut rewritten = Vec::new();
+    let mut previous_flag = String::new();
+    for arg in args {
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) if arg.starts_with("--") => (flag.to_string(), value),
+            _ if arg.starts_with("--") => {
+                previous_flag = arg.clone();
+                rewritten.push(arg.clone());
+                continue;
+            }
+            _ => (std::mem::take(&mut previous_flag), arg.as_str()),
+        };
+        let is_port = value.len() > 1
+            && value.starts_with(':')
+            && value[1..].bytes().all(|b| b.is_ascii_digit());
+        let value = if is_port {
+            let port = *moved.entry(value.to_string()).or_insert_with(free_port);
+            listeners.insert(flag.trim_start_matches('-').to_string(), port);
+            format!("127.0.0.1:{port}")
+        } else {
+            value.to_string()
+        };
+        if arg.starts_with("--") {
+            rewritten.push(format!("{flag}={value}"));
+        } else {
+            rewritten.push(value);
+        }
+    }
+    let metrics = ["listen-metrics-addr", "metrics-addr"]
+        .iter()
+        .find_map(|flag| listeners.get(*flag).copied());
+    let http = listeners.get("listen-addr").copied().or(metrics);
+    let (Some(http), Some(metrics)) = (http, metrics.or(http)) else {
+        panic!("{args:?}: no listen address to reach the controller on")
+    };
+    (rewritten, http, metrics)
 }
 
 /// A running `secrets-controller`.

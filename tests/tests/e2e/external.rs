@@ -54,7 +54,7 @@ async fn sync_errors(controller: &Controller, name: &str) -> f64 {
 }
 
 /// An ExternalSecret reading `remote_key`'s `property` into `secret_key`.
-fn external_secret(
+pub(super) fn external_secret(
     namespace: &str,
     name: &str,
     store: (&str, &str),
@@ -91,7 +91,7 @@ spec:
 }
 
 /// A fake-provider SecretStore (ESO's `fake` provider: values live in the store's spec).
-fn fake_store(namespace: &str, name: &str, values: &[(&str, &str)]) -> String {
+pub(super) fn fake_store(namespace: &str, name: &str, values: &[(&str, &str)]) -> String {
     let mut yaml = format!(
         "apiVersion: external-secrets.io/v1
 kind: SecretStore

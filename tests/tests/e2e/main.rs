@@ -3,6 +3,7 @@
 //! `E2E_CLUSTER_SH` every test says it was skipped and passes; see the README's Tests section.
 #![allow(clippy::unwrap_used)]
 
+mod chart;
 mod deploy;
 mod external;
 mod image_root;
