@@ -140,6 +140,52 @@ async fn rotate_re_encrypts_with_the_newest_key() {
     assert_eq!(bad.status(), 409);
 }
 
+/// A `v1` `List` of these fixtures, as `kubeseal --re-encrypt` batches them.
+fn list_of(fixtures: &[&str]) -> String {
+    let items: Vec<serde_json::Value> = fixtures
+        .iter()
+        .map(|f| serde_yaml::from_str(&read(&format!("sealedsecrets/{f}"))).unwrap())
+        .collect();
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+#[tokio::test]
+async fn rotate_takes_a_list_and_answers_each_item_in_order() {
+    let base = serve(key_ring(), 0.0, 1).await;
+    let http = reqwest::Client::new();
+    let post = |body: String| http.post(format!("{base}/v1/rotate")).body(body).send();
+    let names = ["basic.yaml", "namespace-wide.yaml", "cluster-wide.yaml"];
+    let response = post(list_of(&names)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["kind"], "List");
+    let items = answer["items"].as_array().unwrap();
+    assert_eq!(items.len(), names.len());
+    let key1 = sealing_key("key1");
+    let key2 = sealing_key("key2");
+    for (name, item) in names.iter().zip(items) {
+        let rotated: crds::SealedSecret = serde_json::from_value(item.clone()).unwrap();
+        let before: crds::SealedSecret =
+            serde_yaml::from_str(&read(&format!("sealedsecrets/{name}"))).unwrap();
+        assert_eq!(rotated.metadata.name, before.metadata.name, "{name}");
+        let with_key2_only = sealing::unseal(&rotated, &[&key2.private]).unwrap();
+        let original = sealing::unseal(&before, &[&key1.private, &key2.private]).unwrap();
+        assert_eq!(with_key2_only.data, original.data, "{name}");
+    }
+
+    // One item that cannot be opened fails the batch and is named.
+    let refused = post(list_of(&["basic.yaml", "negative-renamed.yaml"]))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let message = refused.text().await.unwrap();
+    assert!(message.starts_with("item 1 ("), "{message}");
+    // A batch shares one request's RSA budget.
+    let too_many = vec!["basic.yaml"; MAX_RSA_OPERATIONS / 2 + 1];
+    assert_eq!(post(list_of(&too_many)).await.unwrap().status(), 413);
+    assert_eq!(post(list_of(&[])).await.unwrap().status(), 400);
+}
+
 fn trusting(proxies: &str, state: HttpState) -> HttpState {
     state.with_trusted_proxies(TrustedProxies::parse(proxies).unwrap())
 }

@@ -275,51 +275,158 @@ fn run_offline(
     Ok(())
 }
 
-async fn rotate_with_retries(controller: &Controller, body: Vec<u8>) -> Result<Vec<u8>> {
+/// Values per `/v1/rotate` batch: the controller spends at most 128 RSA operations on one
+/// request, and a value sealed to an older key costs one more for each newer key tried first.
+const BATCH_VALUES: usize = 64;
+
+/// An object's place: (file, object in that file).
+type Place = (usize, usize);
+
+/// What the controller made of one request, once it stopped asking us to wait.
+enum Rotated {
+    Answer(Vec<u8>),
+    Refused(http::StatusCode, String),
+}
+
+async fn rotate_with_retries(controller: &Controller, body: Vec<u8>) -> Result<Rotated> {
     for _ in 0..MAX_ATTEMPTS {
         match controller.rotate_once(body.clone()).await? {
-            RotateOutcome::Done(answer) => return Ok(answer),
+            RotateOutcome::Done(answer) => return Ok(Rotated::Answer(answer)),
             // The controller's rate limit refills a token every 1/rate seconds (0.5 s by default).
             RotateOutcome::SlowDown => tokio::time::sleep(Duration::from_millis(500)).await,
             RotateOutcome::Busy(wait) => tokio::time::sleep(wait).await,
+            RotateOutcome::Refused(status, reason) => return Ok(Rotated::Refused(status, reason)),
         }
     }
     bail!("the controller kept refusing (rate limit or busy) after {MAX_ATTEMPTS} attempts")
 }
 
+/// The objects with sealed values, in file order, packed into batches of at most
+/// [`BATCH_VALUES`] values (an object with more travels alone).
+fn batches(jobs: &[FileJob]) -> Vec<Vec<Place>> {
+    let mut batches: Vec<Vec<Place>> = Vec::new();
+    let mut values = 0;
+    for (file, job) in jobs.iter().enumerate() {
+        if job.failure.is_some() {
+            continue;
+        }
+        for (object, sealed) in job.sealed.iter().enumerate() {
+            let count = sealed.spec.encrypted_data.len();
+            if count == 0 {
+                continue;
+            }
+            match batches.last_mut() {
+                Some(batch) if values + count <= BATCH_VALUES => batch.push((file, object)),
+                _ => {
+                    batches.push(vec![(file, object)]);
+                    values = 0;
+                }
+            }
+            values += count;
+        }
+    }
+    batches
+}
+
+/// Takes the controller's re-encryption of one object, or marks its file failed.
+fn accept(job: &mut FileJob, index: usize, answer: crds::SealedSecret) {
+    let sealed = &job.sealed[index];
+    let mut changes = answer.spec.encrypted_data;
+    changes.retain(|key, _| sealed.spec.encrypted_data.contains_key(key));
+    if changes.len() == sealed.spec.encrypted_data.len() {
+        job.changes[index] = changes;
+    } else {
+        job.failure = Some(format!(
+            "{}: the controller's answer lacks some keys",
+            job.found[index].place
+        ));
+    }
+}
+
+async fn rotate_alone(controller: &Controller, job: &mut FileJob, index: usize) -> Result<()> {
+    let body = serde_json::to_vec(&job.sealed[index])?;
+    let answer = match rotate_with_retries(controller, body).await? {
+        Rotated::Answer(answer) => serde_json::from_slice::<crds::SealedSecret>(&answer)
+            .map_err(|_| "the controller's answer is not a SealedSecret".to_string()),
+        Rotated::Refused(status, reason) => Err(format!(
+            "the controller could not re-encrypt the SealedSecret: HTTP {status}: {reason}"
+        )),
+    };
+    match answer {
+        Ok(answer) => accept(job, index, answer),
+        Err(reason) => job.failure = Some(format!("{}: {reason}", job.found[index].place)),
+    }
+    Ok(())
+}
+
+/// The items of a `List` answer, when it has exactly `expected` SealedSecrets.
+fn list_items(answer: &[u8], expected: usize) -> Option<Vec<crds::SealedSecret>> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        kind: String,
+        items: Vec<crds::SealedSecret>,
+    }
+    let list: List = serde_json::from_slice(answer).ok()?;
+    (list.kind == "List" && list.items.len() == expected).then_some(list.items)
+}
+
+/// Sends the objects in batches (a `List` per request, our controller's extension of
+/// `/v1/rotate`), and one by one to a controller that takes only one (Bitnami's), to pin down
+/// the object a batch was refused for, and when a batch holds one object.
 fn run_controller(jobs: &mut [FileJob], bar: &indicatif::ProgressBar, args: &Args) -> Result<()> {
+    let with_values: usize = batches(jobs).iter().map(Vec::len).sum();
+    let all: usize = jobs.iter().map(|j| j.sealed.len()).sum();
+    bar.inc((all - with_values) as u64);
     block_on(async {
         let controller = Controller::connect(args).await?;
-        for job in jobs.iter_mut().filter(|j| j.failure.is_none()) {
-            for index in 0..job.sealed.len() {
-                let sealed = &job.sealed[index];
-                if sealed.spec.encrypted_data.is_empty() {
+        let mut queue: std::collections::VecDeque<Vec<Place>> = batches(jobs).into();
+        let mut batching = true;
+        while let Some(batch) = queue.pop_front() {
+            let batch: Vec<Place> = batch
+                .into_iter()
+                .filter(|&(file, _)| jobs[file].failure.is_none())
+                .collect();
+            if batch.len() < 2 || !batching {
+                for (file, object) in batch {
+                    rotate_alone(&controller, &mut jobs[file], object).await?;
                     bar.inc(1);
-                    continue;
                 }
-                let answer = match rotate_with_retries(&controller, serde_json::to_vec(sealed)?)
-                    .await
-                    .and_then(|answer| {
-                        serde_json::from_slice::<crds::SealedSecret>(&answer)
-                            .context("the controller's answer is not a SealedSecret")
-                    }) {
-                    Ok(answer) => answer,
-                    Err(e) => {
-                        job.failure = Some(format!("{}: {e:#}", job.found[index].place));
-                        break;
+                continue;
+            }
+            let items: Vec<&crds::SealedSecret> = batch
+                .iter()
+                .map(|&(file, object)| &jobs[file].sealed[object])
+                .collect();
+            let body = serde_json::to_vec(
+                &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+            )?;
+            match rotate_with_retries(&controller, body).await? {
+                Rotated::Answer(answer) => match list_items(&answer, batch.len()) {
+                    Some(answers) => {
+                        for (&(file, object), answer) in batch.iter().zip(answers) {
+                            accept(&mut jobs[file], object, answer);
+                            bar.inc(1);
+                        }
                     }
-                };
-                let mut changes = answer.spec.encrypted_data;
-                changes.retain(|key, _| sealed.spec.encrypted_data.contains_key(key));
-                if changes.len() != sealed.spec.encrypted_data.len() {
-                    job.failure = Some(format!(
-                        "{}: the controller's answer lacks some keys",
-                        job.found[index].place
-                    ));
-                    break;
+                    None => {
+                        batching = false;
+                        queue.push_front(batch);
+                    }
+                },
+                Rotated::Refused(http::StatusCode::PAYLOAD_TOO_LARGE, _) => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    queue.push_front(second.to_vec());
+                    queue.push_front(first.to_vec());
                 }
-                job.changes[index] = changes;
-                bar.inc(1);
+                Rotated::Refused(http::StatusCode::CONFLICT, _) => {
+                    for place in batch.into_iter().rev() {
+                        queue.push_front(vec![place]);
+                    }
+                }
+                Rotated::Refused(..) => {
+                    batching = false;
+                    queue.push_front(batch);
+                }
             }
         }
         Ok::<_, anyhow::Error>(())

@@ -83,6 +83,8 @@ pub enum RotateOutcome {
     SlowDown,
     /// 503: the controller is busy with other requests; retry after this long.
     Busy(std::time::Duration),
+    /// Any other answer: its status and the controller's message.
+    Refused(StatusCode, String),
 }
 
 impl Controller {
@@ -209,12 +211,10 @@ impl Controller {
             StatusCode::SERVICE_UNAVAILABLE => {
                 Ok(RotateOutcome::Busy(std::time::Duration::from_secs(1)))
             }
-            other => {
-                let reason = String::from_utf8_lossy(&body).trim().to_string();
-                bail!(
-                    "the controller could not re-encrypt the SealedSecret: HTTP {other}: {reason}"
-                )
-            }
+            other => Ok(RotateOutcome::Refused(
+                other,
+                String::from_utf8_lossy(&body).trim().to_string(),
+            )),
         }
     }
 }

@@ -130,6 +130,53 @@ fn a_tree_is_re_encrypted_through_the_controllers_rotate_endpoint() {
     );
     assert!(said.contains("1 file(s) failed (left untouched)"), "{said}");
     assert_re_encrypted(&repo, &key("key2"));
+    // The dry run and the run each send every object in one batch (a List per /v1/rotate
+    // request, 64 values at most), not one request per object.
+    assert_eq!(
+        cluster
+            .rotate_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2 * (OBJECTS * 2).div_ceil(64)
+    );
+}
+
+#[test]
+fn a_batch_refused_for_one_object_is_retried_one_by_one_and_only_its_file_fails() {
+    let cluster = start_cluster(&["key1", "key2"], 0.0, 1);
+    let repo = repo();
+    let root = repo.dir.path().join("repo");
+    let path = root.join("team-1/app-1/list.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let victim = repo
+        .ledger
+        .keys()
+        .find(|v| text.contains(v.as_str()))
+        .unwrap();
+    let label = &repo.ledger[victim].0;
+    let foreign = sealing::seal_value(key("unrelated").public_key(), label, b"x").unwrap();
+    let foreign = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, foreign);
+    let tampered = text.replace(victim.as_str(), &foreign);
+    std::fs::write(&path, &tampered).unwrap();
+    std::fs::remove_file(root.join("broken.yaml")).unwrap();
+
+    let mut cmd = kubeseal(repo.dir.path());
+    cmd.arg("--kubeconfig")
+        .arg(write_kubeconfig(repo.dir.path(), cluster.api_port))
+        .arg("--re-encrypt")
+        .arg(&root);
+    let output = run(cmd, "");
+    let said = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains("list.yml: document 1, item ") && said.contains("HTTP 409"),
+        "the object is named: {said}"
+    );
+    assert!(said.contains("1 file(s) failed (left untouched)"), "{said}");
+    assert!(
+        said.contains(&format!("{} rewritten", FILES - 1)),
+        "the other files are: {said}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), tampered);
 }
 
 #[test]

@@ -256,6 +256,37 @@ fn re_encrypt_rewrites_the_input_file_with_the_newest_key() {
 }
 
 #[test]
+fn re_encrypting_a_tree_falls_back_to_one_object_per_request_for_bitnamis_controller() {
+    // The stand-in answers /v1/rotate as Bitnami's controller: one SealedSecret per request,
+    // an error for our List batches.
+    let server = start_api_server();
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(home.path(), server.port);
+    let tree = home.path().join("repo");
+    std::fs::create_dir(&tree).unwrap();
+    let names = ["namespace-wide.yaml", "basic.yaml", "cluster-wide.yaml"];
+    for name in names {
+        std::fs::copy(fixture(&format!("sealedsecrets/{name}")), tree.join(name)).unwrap();
+    }
+
+    let mut cmd = kubeseal(home.path());
+    cmd.arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--re-encrypt")
+        .arg(&tree);
+    let out = run(cmd, "");
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("3 rewritten"), "{said}");
+    for name in names {
+        let before = unseal_text(&read_fixture(&format!("sealedsecrets/{name}")));
+        let after = unseal_text(&std::fs::read_to_string(tree.join(name)).unwrap());
+        assert_eq!(after.opened_with, Some(1), "{name} now sealed with key2");
+        assert_eq!(after.data, before.data, "{name}");
+    }
+}
+
+#[test]
 fn cert_can_be_an_http_url() {
     let server = start_api_server();
     let home = tempfile::tempdir().unwrap();

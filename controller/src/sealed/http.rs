@@ -575,22 +575,104 @@ pub fn verify_body(body: &[u8], keys: &[Arc<SealingKey>]) -> Result<(), Refusal>
     .map(drop)
 }
 
-/// `/v1/rotate`: the SealedSecret re-encrypted with the first of `keys` (the newest), as JSON.
+/// What `/v1/rotate` is sent: one SealedSecret (Bitnami's API) or, our extension for
+/// `kubeseal --re-encrypt` over many files, a `v1` `List` of them answered with a `List`.
+enum RotateRequest {
+    One(Box<SealedSecret>),
+    Batch(Vec<SealedSecret>),
+}
+
+/// Parses a `/v1/rotate` body within the bounds of [`check_yaml_bounds`]; a `List` holds at
+/// most [`MAX_RSA_OPERATIONS`] items (each costs at least one).
+fn parse_rotate_request(body: &[u8]) -> Result<RotateRequest, Refusal> {
+    let bad = |message: &str| Refusal::new(StatusCode::BAD_REQUEST, message);
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8 text"))?;
+    check_yaml_bounds(text).map_err(|message| bad(&message))?;
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        kind: String,
+        #[serde(default)]
+        items: Vec<serde_yaml::Value>,
+    }
+    let envelope: Envelope =
+        serde_yaml::from_str(text).map_err(|_| bad("the body is not a SealedSecret or a List"))?;
+    if envelope.kind != "List" {
+        return parse_body(body).map(|sealed| RotateRequest::One(Box::new(sealed)));
+    }
+    if envelope.items.is_empty() || envelope.items.len() > MAX_RSA_OPERATIONS {
+        return Err(bad(&format!(
+            "a List holds 1 to {MAX_RSA_OPERATIONS} SealedSecrets"
+        )));
+    }
+    envelope
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let sealed: SealedSecret = serde_yaml::from_value(item)
+                .map_err(|_| bad(&format!("item {i} is not a SealedSecret")))?;
+            if sealed.metadata.name.as_deref().unwrap_or("").is_empty() {
+                return Err(bad(&format!("item {i}: the SealedSecret has no name")));
+            }
+            Ok(sealed)
+        })
+        .collect::<Result<_, _>>()
+        .map(RotateRequest::Batch)
+}
+
+/// `/v1/rotate`: the SealedSecret (or each of a `List`) re-encrypted with the first of `keys`
+/// (the newest), as JSON. A `List` shares one request's RSA budget, and fails as a whole,
+/// naming the first item that could not be re-encrypted.
 pub fn rotate_body(body: &[u8], keys: &[Arc<SealingKey>]) -> Result<String, Refusal> {
-    let mut sealed = parse_body(body)?;
     let newest = keys
         .first()
         .ok_or_else(|| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "no sealing key yet"))?;
+    let mut budget = RsaBudget::new(MAX_RSA_OPERATIONS);
+    let cannot_encode = || Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot re-encrypt");
+    match parse_rotate_request(body)? {
+        RotateRequest::One(sealed) => {
+            let rotated = rotate_one(*sealed, keys, newest, &mut budget)?;
+            serde_json::to_string(&rotated).map_err(|_| cannot_encode())
+        }
+        RotateRequest::Batch(items) => {
+            let rotated = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, sealed)| {
+                    let what = format!(
+                        "item {i} ({}/{})",
+                        sealed.metadata.namespace.as_deref().unwrap_or(""),
+                        sealed.metadata.name.as_deref().unwrap_or("")
+                    );
+                    rotate_one(sealed, keys, newest, &mut budget).map_err(|refusal| Refusal {
+                        message: format!("{what}: {}", refusal.message),
+                        ..refusal
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            serde_json::to_string(&serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": rotated,
+            }))
+            .map_err(|_| cannot_encode())
+        }
+    }
+}
+
+fn rotate_one(
+    mut sealed: SealedSecret,
+    keys: &[Arc<SealingKey>],
+    newest: &SealingKey,
+    budget: &mut RsaBudget,
+) -> Result<SealedSecret, Refusal> {
     // As Bitnami's: the object's own name and namespace win over a stale template copy.
     if let Some(template_meta) = sealed.spec.template.metadata.as_mut() {
         template_meta.name = sealed.metadata.name.clone();
         template_meta.namespace = sealed.metadata.namespace.clone();
     }
-    let values = open_values(
-        &sealed,
-        &private_keys(keys),
-        &mut RsaBudget::new(MAX_RSA_OPERATIONS),
-    )?;
+    let values = open_values(&sealed, &private_keys(keys), budget)?;
     let scope = sealing::secret::sealed_scope(&sealed);
     let namespace = sealed.metadata.namespace.clone().unwrap_or_default();
     let name = sealed.metadata.name.clone().unwrap_or_default();
@@ -611,7 +693,7 @@ pub fn rotate_body(body: &[u8], keys: &[Arc<SealingKey>]) -> Result<String, Refu
         .collect::<Result<_, _>>()?;
     sealed.spec.data = None;
     sealed.status = None;
-    serde_json::to_string(&sealed).map_err(|_| cannot_seal())
+    Ok(sealed)
 }
 
 #[cfg(test)]

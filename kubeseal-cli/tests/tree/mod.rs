@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -190,7 +191,15 @@ pub fn assert_only_values_changed(
 /// server stand-in that answers the Service lookup and forwards `.../proxy/...` to it.
 pub struct Cluster {
     pub api_port: u16,
+    /// Requests forwarded to `/v1/rotate` so far.
+    pub rotate_requests: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    controller: String,
+    rotate_requests: Arc<AtomicUsize>,
 }
 
 async fn service() -> (StatusCode, &'static str) {
@@ -201,11 +210,15 @@ async fn service() -> (StatusCode, &'static str) {
 }
 
 async fn forward(
-    State(controller): State<String>,
+    State(proxy): State<Proxy>,
     UrlPath((_, _, rest)): UrlPath<(String, String, String)>,
     method: Method,
     body: Bytes,
 ) -> (StatusCode, Vec<u8>) {
+    if rest == "v1/rotate" {
+        proxy.rotate_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    let controller = proxy.controller;
     let client = reqwest::Client::new();
     let response = client
         .request(method, format!("{controller}/{rest}"))
@@ -244,6 +257,7 @@ pub fn start_cluster(keys: &[&str], rate: f64, burst: u32) -> Cluster {
         Arc::new(prometheus_client::registry::Registry::default()),
         http::RateLimiter::new(rate, burst),
     );
+    let rotate_requests = Arc::new(AtomicUsize::new(0));
     let api_port = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let controller = format!("http://{}", listener.local_addr().unwrap());
@@ -258,7 +272,10 @@ pub fn start_cluster(keys: &[&str], rate: f64, burst: u32) -> Cluster {
                 "/api/v1/namespaces/{ns}/services/{proxy}/proxy/{*rest}",
                 any(forward),
             )
-            .with_state(controller);
+            .with_state(Proxy {
+                controller,
+                rotate_requests: Arc::clone(&rotate_requests),
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -266,6 +283,7 @@ pub fn start_cluster(keys: &[&str], rate: f64, burst: u32) -> Cluster {
     });
     Cluster {
         api_port,
+        rotate_requests,
         _runtime: runtime,
     }
 }
