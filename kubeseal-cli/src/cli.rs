@@ -129,7 +129,9 @@ pub struct Args {
     #[arg(long = "from-file", value_name = "[KEY=]PATH")]
     pub from_file: Vec<String>,
 
-    /// Seal the input Secret's keys into this existing SealedSecret file and rewrite it in place.
+    /// Seal the input Secret's keys into this existing SealedSecret file (under its name, namespace
+    /// and scope), editing it in place: only the merged values and labels/annotations change;
+    /// comments and formatting are kept.
     #[arg(
         long = "merge-into",
         env = "SEALED_SECRETS_MERGE_INTO",

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
+use sealing::documents::redact;
 use sealing::secret::{sealed_scope, wipe_secret};
 use sealing::{PublicKey, Scope, SealSecretOptions, seal_secret};
 use zeroize::Zeroizing;
 
 use crate::cli::{Args, Format};
 use crate::input::{self, parse_documents, read_input, source_name};
+use crate::merge::{self, Change, Changes, Refusal};
 use crate::output::{emit, render_sealed_secret, render_secret, write_atomically};
 use crate::remote::{self, Controller, block_on};
 
@@ -268,13 +270,27 @@ fn merge_into(args: &Args) -> Result<()> {
         .as_deref()
         .ok_or_else(|| anyhow!("--merge-into needs a file"))?;
     let target_name = target.display().to_string();
-    let original =
-        std::fs::read_to_string(target).with_context(|| format!("cannot read {target_name}"))?;
-    // serde_yaml keeps the file's key order; JSON is YAML too.
-    let mut document: serde_yaml::Value = serde_yaml::from_str(&original)
-        .with_context(|| format!("{target_name}: not a YAML or JSON SealedSecret"))?;
-    let existing: crds::SealedSecret = serde_yaml::from_value(document.clone())
-        .with_context(|| format!("{target_name}: not a SealedSecret"))?;
+    let original = std::fs::File::open(target)
+        .and_then(sealing::documents::read_bounded)
+        .with_context(|| format!("cannot read {target_name}"))?;
+    // The file's text is edited in place; what that cannot do is re-serialised (see merge.rs).
+    let in_place = match merge::find_target(&original) {
+        Ok(found) => Ok(found),
+        Err(Refusal::Invalid(e)) => bail!("{target_name}: {e}"),
+        Err(Refusal::NotInPlace(why)) => Err(why),
+    };
+    let not_sealed_secret = |e: &dyn std::fmt::Display| {
+        anyhow!(
+            "{target_name}: not a SealedSecret: {}",
+            redact(&e.to_string())
+        )
+    };
+    let existing: crds::SealedSecret = match &in_place {
+        Ok(found) => {
+            serde_json::from_value(found.object.clone()).map_err(|e| not_sealed_secret(&e))?
+        }
+        Err(_) => serde_yaml::from_str(&original).map_err(|e| not_sealed_secret(&e))?,
+    };
 
     let source = source_name(args.secret_file.as_deref());
     let text = read_input(args.secret_file.as_deref())?;
@@ -296,25 +312,84 @@ fn merge_into(args: &Args) -> Result<()> {
     let public = sealing_key(args)?;
     let sealed = seal_secret(&secret, &public, &options).with_context(|| what.clone());
     wipe_secret(&mut secret);
-    let sealed = sealed?;
+    let changes = merge_changes(&sealed?);
 
-    let spec = mapping_entry(&mut document, "spec");
-    let encrypted = mapping_entry(spec, "encryptedData");
-    for (key, value) in &sealed.spec.encrypted_data {
-        set_entry(encrypted, key, value);
+    let edited = in_place.and_then(|found| {
+        merge::merge(&original, &found, &changes).map_err(|e| match e {
+            Refusal::Invalid(why) | Refusal::NotInPlace(why) => why,
+        })
+    });
+    match edited {
+        Ok(merged) => write_atomically(target, merged.as_bytes()),
+        Err(why) => {
+            write_atomically(target, reserialise(&original, &changes)?.as_bytes())?;
+            eprintln!(
+                "warning: {target_name} was re-serialised, its comments and formatting are not kept: {why}"
+            );
+            Ok(())
+        }
     }
+}
+
+/// What merging `sealed` sets: its values, and the template labels and annotations it carries
+/// (not the scope annotations, which the file's values were sealed under already).
+fn merge_changes(sealed: &crds::SealedSecret) -> Changes {
+    let strings = |entries: &mut dyn Iterator<Item = (&String, &String)>| -> Changes {
+        entries
+            .map(|(key, value)| (key.clone(), Change::Set(value.clone())))
+            .collect()
+    };
+    let mut spec = Changes::new();
+    let values = strings(&mut sealed.spec.encrypted_data.iter());
+    if !values.is_empty() {
+        spec.insert("encryptedData".into(), Change::Merge(values));
+    }
+    let mut metadata = Changes::new();
     if let Some(meta) = &sealed.spec.template.metadata {
-        let template_meta = mapping_entry(mapping_entry(spec, "template"), "metadata");
         for (field, entries) in [("labels", &meta.labels), ("annotations", &meta.annotations)] {
-            for (key, value) in entries.iter().flatten() {
-                if !key.starts_with("sealedsecrets.bitnami.com/") {
-                    set_entry(mapping_entry(template_meta, field), key, value);
+            let set = strings(
+                &mut entries
+                    .iter()
+                    .flatten()
+                    .filter(|(key, _)| !key.starts_with("sealedsecrets.bitnami.com/")),
+            );
+            if !set.is_empty() {
+                metadata.insert(field.into(), Change::Merge(set));
+            }
+        }
+    }
+    if !metadata.is_empty() {
+        let template = Changes::from([("metadata".into(), Change::Merge(metadata))]);
+        spec.insert("template".into(), Change::Merge(template));
+    }
+    Changes::from([("spec".into(), Change::Merge(spec))])
+}
+
+/// The merge for a file whose text cannot be edited in place (e.g. it uses YAML aliases): parsed,
+/// changed and written again, keeping the key order but not comments or formatting.
+fn reserialise(original: &str, changes: &Changes) -> Result<String> {
+    fn apply(value: &mut serde_yaml::Value, changes: &Changes) {
+        if !value.is_mapping() {
+            *value = serde_yaml::Value::Mapping(Default::default());
+        }
+        let serde_yaml::Value::Mapping(map) = value else {
+            return;
+        };
+        for (key, change) in changes {
+            let key = serde_yaml::Value::String(key.clone());
+            match change {
+                Change::Set(new) => {
+                    map.insert(key, new.as_str().into());
+                }
+                Change::Merge(inner) => {
+                    apply(map.entry(key).or_insert(serde_yaml::Value::Null), inner)
                 }
             }
         }
     }
-
-    let rendered = if original.trim_start().starts_with('{') {
+    let mut document: serde_yaml::Value = serde_yaml::from_str(original)?;
+    apply(&mut document, changes);
+    Ok(if original.trim_start().starts_with('{') {
         format!("{}\n", serde_json::to_string_pretty(&document)?)
     } else {
         let body = serde_yaml::to_string(&document)?;
@@ -323,30 +398,7 @@ fn merge_into(args: &Args) -> Result<()> {
         } else {
             body
         }
-    };
-    write_atomically(target, rendered.as_bytes())
-}
-
-fn mapping_entry<'a>(value: &'a mut serde_yaml::Value, key: &str) -> &'a mut serde_yaml::Value {
-    if !value.is_mapping() {
-        *value = serde_yaml::Value::Mapping(Default::default());
-    }
-    let serde_yaml::Value::Mapping(map) = value else {
-        unreachable!("just made a mapping")
-    };
-    let entry = map
-        .entry(serde_yaml::Value::String(key.to_string()))
-        .or_insert(serde_yaml::Value::Null);
-    if !entry.is_mapping() {
-        *entry = serde_yaml::Value::Mapping(Default::default());
-    }
-    entry
-}
-
-fn set_entry(map: &mut serde_yaml::Value, key: &str, value: &str) {
-    if let serde_yaml::Value::Mapping(map) = map {
-        map.insert(key.into(), value.into());
-    }
+    })
 }
 
 fn recovery_unseal(args: &Args) -> Result<()> {
