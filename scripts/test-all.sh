@@ -22,7 +22,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The e2e tests run the real binary: build it first (a test cannot run cargo under cargo's lock).
-cargo build -p controller --bin secrets-controller --quiet
+cargo build -p controller --bin secrets-controller -p kubeseal-cli --bin kubeseal --quiet
 # Tests run with their output uncaptured and a private TMPDIR; any trace of the secret canary
 # in that output or in files left behind fails the run (docs/fuzzing.md, "Canary").
 bash scripts/canary-check.sh cargo test --workspace -- --nocapture

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -28,6 +29,8 @@ use kube::api::{Api, PostParams};
 pub const CLUSTER_ENV: &str = "E2E_CLUSTER_SH";
 /// Path of the controller binary (default: `secrets-controller` in the test binary's target dir).
 pub const CONTROLLER_ENV: &str = "SECRETS_CONTROLLER_BIN";
+/// Path of the kubeseal binary (default: `kubeseal` in the test binary's target dir).
+pub const KUBESEAL_ENV: &str = "KUBESEAL_BIN";
 /// Set to keep the cluster's directory (logs of the API server and every controller).
 pub const KEEP_ENV: &str = "E2E_KEEP_CLUSTER";
 
@@ -80,14 +83,44 @@ fn workspace_root() -> PathBuf {
 }
 
 fn locate_controller(workspace: &Path) -> Result<PathBuf, String> {
-    let bin = match std::env::var_os(CONTROLLER_ENV) {
+    locate_binary(
+        workspace,
+        CONTROLLER_ENV,
+        "secrets-controller",
+        "controller",
+        &["controller", "sealing", "crds", "templating"],
+    )
+}
+
+/// The `kubeseal` binary: `$KUBESEAL_BIN`, else `kubeseal` in the test binary's target dir
+/// (`cargo build -p kubeseal-cli` first).
+pub fn kubeseal_bin() -> Result<PathBuf, String> {
+    locate_binary(
+        &workspace_root(),
+        KUBESEAL_ENV,
+        "kubeseal",
+        "kubeseal-cli",
+        &["kubeseal-cli", "sealing", "crds"],
+    )
+}
+
+/// `$env`, else `file` next to the test binary's profile directory, refused when older than
+/// the sources of `crates` (a stale binary would test yesterday's code).
+fn locate_binary(
+    workspace: &Path,
+    env: &str,
+    file: &str,
+    package: &str,
+    crates: &[&str],
+) -> Result<PathBuf, String> {
+    let bin = match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
         None => {
-            // target/<profile>/deps/e2e-HASH → target/<profile>/secrets-controller
+            // target/<profile>/deps/e2e-HASH → target/<profile>/FILE
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             exe.parent()
                 .and_then(Path::parent)
-                .map(|d| d.join("secrets-controller"))
+                .map(|d| d.join(file))
                 .ok_or("cannot locate the target directory")?
         }
     };
@@ -95,12 +128,12 @@ fn locate_controller(workspace: &Path) -> Result<PathBuf, String> {
         .and_then(|m| m.modified())
         .map_err(|e| {
             format!(
-                "controller binary {}: {e}; run `cargo build -p controller` first or set {CONTROLLER_ENV}",
+                "{file} binary {}: {e}; run `cargo build -p {package}` first or set {env}",
                 bin.display()
             )
         })?;
-    if std::env::var_os(CONTROLLER_ENV).is_none() {
-        let newest = ["controller", "sealing", "crds", "templating"]
+    if std::env::var_os(env).is_none() {
+        let newest = crates
             .iter()
             .filter_map(|c| newest_source(&workspace.join(c)))
             .max();
@@ -108,7 +141,7 @@ fn locate_controller(workspace: &Path) -> Result<PathBuf, String> {
             && when > built
         {
             return Err(format!(
-                "controller binary {} is older than {}: run `cargo build -p controller` first",
+                "{file} binary {} is older than {}: run `cargo build -p {package}` first",
                 bin.display(),
                 path.display()
             ));
@@ -331,6 +364,7 @@ impl Cluster {
             image_root: None,
             chart: None,
             program: None,
+            listen_host: std::net::Ipv4Addr::LOCALHOST.into(),
         }
     }
 }
@@ -377,6 +411,8 @@ pub struct ControllerBuilder<'c> {
     chart: Option<(Option<String>, Vec<String>)>,
     /// argv[0] when not the binary's own name.
     program: Option<String>,
+    /// Address the harness's listeners bind (loopback unless the API server must reach them).
+    listen_host: std::net::IpAddr,
 }
 
 /// The image's non-root user (deploy/images/build-rootfs.sh, the Deployment's runAsUser).
@@ -419,6 +455,13 @@ impl ControllerBuilder<'_> {
         self
     }
 
+    /// Listen on `host` instead of loopback: the API server's service proxy refuses loopback
+    /// endpoints, so a controller it proxies to listens on a [`host_address`].
+    pub fn listen_on(mut self, host: std::net::IpAddr) -> Self {
+        self.listen_host = host;
+        self
+    }
+
     /// Run with exactly the arguments a Helm chart renders, invoked as `program` when given
     /// (Bitnami's chart runs `controller`). Only two things change, as a pod would see them:
     /// every `:PORT` listen address moves to a free loopback port, and the controller's own
@@ -455,12 +498,18 @@ impl ControllerBuilder<'_> {
         };
         let mut args: Vec<String> = vec![
             format!("--namespace={}", self.namespace),
-            format!("--listen-addr=127.0.0.1:{http_port}"),
+            format!(
+                "--listen-addr={}",
+                SocketAddr::new(self.listen_host, http_port)
+            ),
             // New keys in tests: 2048 bits keeps start-up fast on a 2-core machine.
             "--key-size=2048".into(),
         ];
         if cluster.separate_metrics {
-            args.push(format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"));
+            args.push(format!(
+                "--listen-metrics-addr={}",
+                SocketAddr::new(self.listen_host, metrics_port)
+            ));
         }
         if self.scoped {
             args.push("--all-namespaces=false".into());
@@ -544,11 +593,30 @@ impl ControllerBuilder<'_> {
             name: self.name,
             log,
             pid_file,
-            http: format!("http://127.0.0.1:{http_port}"),
-            metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
+            http: format!("http://{}", SocketAddr::new(self.listen_host, http_port)),
+            metrics: format!(
+                "http://{}/metrics",
+                SocketAddr::new(self.listen_host, metrics_port)
+            ),
             http_client: reqwest::Client::new(),
         }
     }
+}
+
+/// This machine's first global IPv4 address (`ip -4 addr show scope global`), if any: one the
+/// API server's service proxy agrees to connect to, unlike loopback.
+pub fn host_address() -> Option<std::net::IpAddr> {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
 }
 
 /// `args` with every `:PORT` listen address (`--flag=:PORT` or a separate `:PORT`) on a free

@@ -7,6 +7,7 @@ mod chart;
 mod deploy;
 mod external;
 mod image_root;
+mod kubeseal;
 mod leader;
 mod rbac;
 mod sealed;
