@@ -15,6 +15,8 @@ command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 # Go's own text/template is the reference for the templating crate's differential test.
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+# Sprig (and its dependencies) as Go sources: the reference for the Sprig differential corpus.
+[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ] || need_apt+=(golang-github-masterminds-sprig-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -323,6 +323,21 @@ impl Exec<'_> {
                         None => return Err(format!("map has no entry for key {name:?}")),
                     }
                 }
+                Value::Object(o) => match o.field(name) {
+                    Some(_) if last && has_args => {
+                        return Err(format!(
+                            "{name} of {} takes no arguments here",
+                            o.type_name()
+                        ));
+                    }
+                    Some(v) => v,
+                    None => {
+                        return Err(format!(
+                            "can't evaluate field {name} in type {}",
+                            o.type_name()
+                        ));
+                    }
+                },
                 other => {
                     return Err(format!(
                         "can't evaluate field {name} in type {}",

@@ -309,6 +309,10 @@ impl Formatter {
                 }
                 out.push(b']');
             }
+            Value::Object(o) => match verb {
+                'v' | 's' => self.fmt_s(out, &o.display()),
+                _ => self.bad_verb(out, v, verb),
+            },
             Value::Map(m) => {
                 out.extend_from_slice(b"map[");
                 for (k, (key, item)) in m.borrow().entries.iter().enumerate() {

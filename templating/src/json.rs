@@ -24,6 +24,13 @@ pub(crate) fn encode(
         Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => out.extend_from_slice(float(*f).as_bytes()),
         Value::Str(s) => string(out, s, escape_html),
+        Value::Object(o) => encode(
+            out,
+            &Value::from_json(o.to_json()),
+            escape_html,
+            indent,
+            level,
+        ),
         Value::List(l) => {
             out.push(b'[');
             if l.is_empty() {
@@ -144,6 +151,7 @@ fn to_serde(v: &Value) -> serde_json::Value {
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Str(s) => serde_json::Value::String(String::from_utf8_lossy(s).into_owned()),
         Value::List(l) => serde_json::Value::Array(l.iter().map(to_serde).collect()),
+        Value::Object(o) => o.to_json(),
         Value::Map(m) => serde_json::Value::Object(
             m.borrow()
                 .entries

@@ -22,6 +22,72 @@ pub(crate) enum Value {
     List(Rc<Vec<Value>>),
     /// Shared and mutable, as a Go map: Sprig's `set` changes the dict a variable holds.
     Map(Rc<RefCell<Map>>),
+    /// A Go struct a Sprig function returns: `time.Time`, `*semver.Version`, a certificate.
+    Object(Rc<Object>),
+}
+
+/// Go values with fields (or field-like methods) and their own printed form.
+#[derive(Debug, Clone)]
+pub(crate) enum Object {
+    Time(crate::funcs::GoTime),
+    Version(crate::funcs::Version),
+    /// Sprig's `certificate{Cert, Key string}`.
+    Certificate {
+        cert: Bytes,
+        key: Bytes,
+    },
+}
+
+impl Object {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Object::Time(_) => "time.Time",
+            Object::Version(_) => "*semver.Version",
+            Object::Certificate { .. } => "sprig.certificate",
+        }
+    }
+
+    /// What `.Name` gives: a struct field or a method without arguments.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        match self {
+            Object::Time(t) => t.field(name),
+            Object::Version(v) => v.field(name),
+            Object::Certificate { cert, key } => match name {
+                "Cert" => Some(Value::Str(cert.clone())),
+                "Key" => Some(Value::Str(key.clone())),
+                _ => None,
+            },
+        }
+    }
+
+    /// fmt's `%v`: the String method where Go has one, else `{field field}`.
+    pub fn display(&self) -> Vec<u8> {
+        match self {
+            Object::Time(t) => t.to_string().into_bytes(),
+            Object::Version(v) => v.to_string().into_bytes(),
+            Object::Certificate { cert, key } => {
+                let mut out = Vec::with_capacity(cert.len() + key.len() + 3);
+                out.push(b'{');
+                out.extend_from_slice(cert);
+                out.push(b' ');
+                out.extend_from_slice(key);
+                out.push(b'}');
+                out
+            }
+        }
+    }
+
+    /// encoding/json: times as RFC 3339, versions as their string, certificates as objects.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Object::Time(t) => serde_json::Value::String(t.rfc3339()),
+            Object::Version(v) => serde_json::Value::String(v.to_string()),
+            Object::Certificate { cert, key } => serde_json::json!({
+                "Cert": String::from_utf8_lossy(cert),
+                "Key": String::from_utf8_lossy(key),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,6 +124,7 @@ impl Value {
             Value::List(_) => "[]interface {}",
             Value::Map(m) if m.borrow().string_values => "map[string]string",
             Value::Map(_) => "map[string]interface {}",
+            Value::Object(o) => o.type_name(),
         }
     }
 
@@ -71,6 +138,8 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.borrow().entries.is_empty(),
+            // Structs and non-nil pointers are always true.
+            Value::Object(_) => true,
         }
     }
 
@@ -120,6 +189,7 @@ impl Value {
             Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
                 *size = size.saturating_add(8)
             }
+            Value::Object(o) => *size = size.saturating_add(o.display().len()),
         }
     }
 
@@ -152,6 +222,9 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
         (Value::Str(x), Value::Str(y)) => x[..] == y[..],
         (Value::List(x), Value::List(y)) => {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| deep_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.type_name() == y.type_name() && x.display() == y.display()
         }
         (Value::Map(x), Value::Map(y)) => {
             if Rc::ptr_eq(x, y) {

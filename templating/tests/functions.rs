@@ -870,3 +870,437 @@ fn pkcs12_functions_agree_with_openssl() {
         assert!(render_bytes(t, &values, &limits).is_err(), "{t}");
     }
 }
+
+/// Sprig's date functions, with Go's layouts and the bundled tz database. Expected values are
+/// what Sprig 3.2 prints with the process zone UTC (as in ESO's container).
+#[test]
+fn sprig_dates() {
+    table(&[
+        (
+            r#"{{ date "2006-01-02" (toDate "2006-01-02" "2024-03-05") }}"#,
+            "2024-03-05",
+        ),
+        (
+            r#"{{ toDate "2006-01-02" "2024-03-05" }}"#,
+            "2024-03-05 00:00:00 +0000 UTC",
+        ),
+        (
+            r#"{{ toDate "2006-01-02T15:04:05Z07:00" "2024-03-05T10:00:00+02:00" }}"#,
+            "2024-03-05 10:00:00 +0200 +0200",
+        ),
+        // Unparseable input: toDate gives Go's zero time, mustToDate an error (below).
+        (
+            r#"{{ toDate "2006-01-02" "yesterday" }}"#,
+            "0001-01-01 00:00:00 +0000 UTC",
+        ),
+        (
+            r#"{{ date "Mon Jan _2 15:04:05.000 MST 2006 PM -07:00" (toDate "2006-01-02 15:04:05.999" "2024-07-04 21:05:07.12") }}"#,
+            "Thu Jul  4 21:05:07.120 UTC 2024 PM +00:00",
+        ),
+        (
+            r#"{{ date "2006-01-02 15:04:05" 1700000000 }}"#,
+            "2023-11-14 22:13:20",
+        ),
+        (r#"{{ htmlDate 86400 }}"#, "1970-01-02"),
+        (
+            r#"{{ htmlDateInZone (toDate "2006-01-02 15:04" "2021-12-31 23:30") "Asia/Tokyo" }}"#,
+            "2022-01-01",
+        ),
+        // Daylight saving time from the zone database, abbreviation included.
+        (
+            r#"{{ dateInZone "2006-01-02 15:04 MST -0700" (toDate "2006-01-02" "2024-07-05") "Europe/Berlin" }}"#,
+            "2024-07-05 02:00 CEST +0200",
+        ),
+        (
+            r#"{{ dateInZone "15:04 MST" (toDate "2006-01-02" "2024-01-05") "Europe/Berlin" }}"#,
+            "01:00 CET",
+        ),
+        (
+            r#"{{ date_in_zone "15:04 -07:00" (toDate "2006-01-02" "2024-07-05") "Asia/Kolkata" }}"#,
+            "05:30 +05:30",
+        ),
+        // An unknown zone falls back to UTC, as Sprig does.
+        (
+            r#"{{ dateInZone "15:04 MST" (toDate "2006-01-02" "2024-07-05") "Mars/Olympus" }}"#,
+            "00:00 UTC",
+        ),
+        (
+            r#"{{ dateModify "-1.5h" (toDate "2006-01-02" "2024-03-05") }}"#,
+            "2024-03-04 22:30:00 +0000 UTC",
+        ),
+        (
+            r#"{{ dateModify "soon" (toDate "2006-01-02" "2024-03-05") | htmlDate }}"#,
+            "2024-03-05",
+        ),
+        (
+            r#"{{ must_date_modify "24h" (toDate "2006-01-02" "2024-02-28") | htmlDate }}"#,
+            "2024-02-29",
+        ),
+        (
+            r#"{{ unixEpoch (toDate "2006-01-02" "2024-03-05") }}"#,
+            "1709596800",
+        ),
+        (
+            r#"{{ duration "95" }} {{ duration "90061" }} {{ duration "x" }}"#,
+            "1m35s 25h1m1s 0s",
+        ),
+        (
+            r#"{{ durationRound "2h10m" }} {{ durationRound "400h" }} {{ durationRound "9000h" }} {{ durationRound "-3m" }} {{ durationRound "1h" }}"#,
+            "2h 16d 1y 3m 60m",
+        ),
+        (
+            r#"{{ toDate "2006-01-02" "2024-03-05" | toJson }}"#,
+            r#""2024-03-05T00:00:00Z""#,
+        ),
+        (
+            r#"{{ $t := toDate "2006-01-02 15:04:05" "2024-03-05 10:20:30" }}{{ $t.Year }} {{ $t.YearDay }} {{ $t.Unix }}"#,
+            "2024 65 1709634030",
+        ),
+        (
+            r#"{{ now | typeOf }} {{ now | date "2006" | len }}"#,
+            "time.Time 4",
+        ),
+        (r#"{{ ago (dateModify "-90s" now) }}"#, "1m30s"),
+    ]);
+    let d = data(&[]);
+    for t in [
+        r#"{{ mustToDate "2006-01-02" "yesterday" }}"#,
+        r#"{{ mustToDate "2006-01-02" "2023-02-29" }}"#,
+        r#"{{ mustDateModify "soon" now }}"#,
+        r#"{{ dateModify "1h" "2024-01-01" }}"#,
+        r#"{{ unixEpoch "2024-01-01" }}"#,
+    ] {
+        assert!(render(t, &d).is_err(), "{t}");
+    }
+}
+
+/// semverCompare with Masterminds' constraint rules (the tables of its README).
+#[test]
+fn sprig_semver() {
+    let check = |constraint: &str, version: &str| {
+        r(
+            &format!("{{{{ semverCompare {constraint:?} {version:?} }}}}"),
+            &[],
+        ) == "true"
+    };
+    let yes = [
+        ("1.2.3", "1.2.3"),
+        ("!=1.2.3", "1.2.4"),
+        (">1.2", "1.3.0"),
+        (">= 1.2, < 1.3", "1.2.9"),
+        (">=1.0 <2.0", "1.9.9"),
+        ("1.2 - 1.4.5", "1.4.5"),
+        ("<1.2 || >=1.2.3", "1.2.3"),
+        ("1.2.x", "1.2.99"),
+        ("*", "1.2.3"),
+        ("~1.2.3", "1.2.9"),
+        ("~1", "1.9.0"),
+        ("~>1.2", "1.2.5"),
+        ("^1.2.3", "1.9.9"),
+        ("^0.2.3", "0.2.9"),
+        ("^0.0.3", "0.0.3"),
+        ("^1.x", "1.5.0"),
+        (">=1.2.0-0", "1.2.3-beta.2"),
+        ("^1.2.0-alpha", "1.2.3-beta"),
+        (">=v1.20", "v1.24.3"),
+    ];
+    let no = [
+        ("!=1.2.3", "1.2.3"),
+        (">1.2", "1.2.9"),
+        ("1.2 - 1.4.5", "1.4.6"),
+        ("~1.2.3", "1.3.0"),
+        ("^1.2.3", "2.0.0"),
+        ("^0.2.3", "0.3.0"),
+        ("^0.0.3", "0.0.4"),
+        // Pre-releases match only constraints that name one.
+        (">=1.2.0", "1.2.3-beta.2"),
+        ("*", "1.0.0-rc.1"),
+        ("<1.0.0-beta.11", "1.0.0-beta.11"),
+    ];
+    for (c, v) in yes {
+        assert!(check(c, v), "{c} should accept {v}");
+    }
+    for (c, v) in no {
+        assert!(!check(c, v), "{c} should reject {v}");
+    }
+    table(&[
+        (
+            r#"{{ $v := semver "v1.2.3-rc.1+build.5" }}{{ $v }} {{ $v.Major }} {{ $v.Minor }} {{ $v.Patch }} {{ $v.Prerelease }} {{ $v.Metadata }} {{ $v.Original }}"#,
+            "1.2.3-rc.1+build.5 1 2 3 rc.1 build.5 v1.2.3-rc.1+build.5",
+        ),
+        (
+            r#"{{ semver "1.2" }} {{ semver "1" | toJson }}"#,
+            r#"1.2.0 "1.0.0""#,
+        ),
+    ]);
+    let d = data(&[]);
+    for t in [
+        r#"{{ semver "1.2.3.4" }}"#,
+        r#"{{ semver "1.2.3-01" }}"#,
+        r#"{{ semverCompare "abc" "1.2.3" }}"#,
+        r#"{{ semverCompare ">1" "one" }}"#,
+    ] {
+        assert!(render(t, &d).is_err(), "{t}");
+    }
+}
+
+#[test]
+fn sprig_urls() {
+    let url = "https://bob:p%40ss@registry.example.com:5000/v2/a%20b/?x=1&y=2#frag";
+    assert_eq!(
+        r("{{ urlParse .url | toJson }}", &[("url", url)]),
+        r#"{"fragment":"frag","host":"registry.example.com:5000","hostname":"registry.example.com","opaque":"","path":"/v2/a b/","query":"x=1\u0026y=2","scheme":"https","userinfo":"bob:p%40ss"}"#
+    );
+    assert_eq!(r("{{ urlParse .url | urlJoin }}", &[("url", url)]), url);
+    table(&[
+        (
+            r#"{{ urlJoin (dict "scheme" "http" "host" "x" "path" "/a b" "query" "x=1") }}"#,
+            "http://x/a%20b?x=1",
+        ),
+        (
+            r#"{{ urlJoin (dict "scheme" "https" "host" "h" "userinfo" "u%20s:p%40ss" "path" "/") }}"#,
+            "https://u%20s:p%40ss@h/",
+        ),
+        (
+            r#"{{ urlJoin (dict "scheme" "mailto" "opaque" "x@y") }}"#,
+            "mailto:x@y",
+        ),
+        (
+            r#"{{ (urlParse "mailto:someone@example.com").opaque }}"#,
+            "someone@example.com",
+        ),
+    ]);
+    let d = data(&[]);
+    for t in [
+        r#"{{ urlParse "http://x/%zz" }}"#,
+        r#"{{ urlParse "http://x:port/" }}"#,
+        r#"{{ urlJoin (dict "host" 1) }}"#,
+    ] {
+        assert!(render(t, &d).is_err(), "{t}");
+    }
+}
+
+/// derivePassword against Sprig's own output, decryptAES against ciphertexts Sprig made,
+/// bcrypt/htpasswd checked by a bcrypt implementation, random functions by shape.
+#[test]
+fn sprig_crypto() {
+    table(&[
+        (
+            r#"{{ derivePassword 1 "long" "password" "user" "example.com" }}"#,
+            "ZedaFaxcZaso9*",
+        ),
+        (
+            r#"{{ derivePassword 1 "huge" "p" "u" "s" }}"#,
+            "cannot find password template huge",
+        ),
+        // Made by Sprig's encryptAES (random IV in front, base64).
+        (
+            r#"{{ decryptAES "secretkey" "OFMjb5/rbIpFA9bbcp0JURiWHUbl7M3D39iXHlixryI=" }}"#,
+            "hello from go",
+        ),
+        // Keys longer than 32 bytes are cut; a full block of padding is stripped.
+        (
+            r#"{{ decryptAES "0123456789abcdef0123456789abcdef" "57SBIZ71pCQnSUId8T2f/F3mzV1oTjI7kjMHnH/fT3NLvF9smsWIeupTdkuXDJVS" }}"#,
+            "a sixteen-byte!!",
+        ),
+        (
+            r#"{{ encryptAES "k" "round trip" | decryptAES "k" }}"#,
+            "round trip",
+        ),
+        (r#"[{{ encryptAES "k" "" }}]"#, "[]"),
+        (r#"{{ randBytes 24 | b64dec | len }}"#, "24"),
+        (r#"{{ randInt 5 6 }}"#, "5"),
+        (r#"{{ genPrivateKey "foo" }}"#, "Unknown type foo"),
+        (r#"{{ htpasswd "a:b" "p" }}"#, "invalid username: a:b"),
+    ]);
+    let hash = r("{{ bcrypt .password }}", &[("password", "s3cr3t")]);
+    assert!(hash.starts_with("$2a$10$") && hash.len() == 60, "{hash}");
+    assert!(bcrypt::verify("s3cr3t", &hash).unwrap());
+    let line = r(
+        "{{ htpasswd .user .password }}",
+        &[("user", "admin"), ("password", "s3cr3t")],
+    );
+    let (user, hash) = line.split_once(':').unwrap();
+    assert_eq!(user, "admin");
+    assert!(bcrypt::verify("s3cr3t", hash).unwrap());
+    assert!(!bcrypt::verify("other", hash).unwrap());
+    let d = data(&[]);
+    for t in [
+        r#"{{ randInt 5 5 }}"#,
+        r#"{{ randBytes -1 }}"#,
+        r#"{{ decryptAES "k" "***" }}"#,
+        r#"{{ decryptAES "k" "AAAA" }}"#,
+        r#"{{ derivePassword -1 "long" "p" "u" "s" }}"#,
+    ] {
+        assert!(render(t, &d).is_err(), "{t}");
+    }
+}
+
+/// Key and certificate generation is bounded by the run's budget, like every other function.
+#[test]
+fn sprig_generators_are_bounded() {
+    let small = Limits {
+        max_steps: 100_000,
+        ..Limits::default()
+    };
+    let d = data(&[]);
+    let e = render_with_limits(
+        r#"{{ range until 50 }}{{ bcrypt "x" }}{{ end }}"#,
+        &d,
+        &small,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("limit of 100000 steps"), "{e}");
+    let e = render_with_limits(r#"{{ genPrivateKey "rsa" }}"#, &d, &small).unwrap_err();
+    assert!(e.to_string().contains("steps"), "{e}");
+    let e = render(r#"{{ randBytes 100000000 }}"#, &d).unwrap_err();
+    assert!(e.to_string().contains("limit"), "{e}");
+    let e = render(r#"{{ range until 100 }}{{ genCA "x" 1 }}{{ end }}"#, &d).unwrap_err();
+    assert!(e.to_string().contains("steps"), "{e}");
+}
+
+/// The certificate generators, read back by openssl: subject, SANs, CA flag, usages,
+/// validity, the key matching the certificate, and a signed leaf verifying against its CA.
+#[test]
+fn sprig_certificates_agree_with_openssl() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed (scripts/install-peers.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ec_key = r(r#"{{ genPrivateKey "ecdsa" }}"#, &[]);
+    assert!(
+        ec_key.starts_with("-----BEGIN EC PRIVATE KEY-----\n"),
+        "{ec_key}"
+    );
+    let ed_key = r(r#"{{ genPrivateKey "ed25519" }}"#, &[]);
+    assert!(
+        ed_key.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        "{ed_key}"
+    );
+    let rsa_key = r(r#"{{ genPrivateKey "rsa" }}"#, &[]);
+    assert!(
+        rsa_key.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"),
+        "{rsa_key}"
+    );
+    std::fs::write(p.join("ec.key"), &ec_key).unwrap();
+    std::fs::write(p.join("ed.key"), &ed_key).unwrap();
+    std::fs::write(p.join("rsa.key"), &rsa_key).unwrap();
+    let rsa_text = String::from_utf8(openssl(
+        p,
+        &["rsa", "-in", "rsa.key", "-check", "-noout", "-text"],
+    ))
+    .unwrap();
+    assert!(rsa_text.contains("4096 bit"), "{rsa_text}");
+    openssl(p, &["ec", "-in", "ec.key", "-check", "-noout"]);
+    openssl(p, &["pkey", "-in", "ed.key", "-noout"]);
+
+    let out = r(
+        r#"{{ $ca := genCA "test-ca" 30 }}{{ $leaf := genSignedCert "leaf.example" (list "10.0.0.1" "::1") (list "leaf.example" "alt.example") 7 $ca }}{{ $ca.Cert }}|{{ $ca.Key }}|{{ $leaf.Cert }}|{{ $leaf.Key }}|{{ $self := genSelfSignedCertWithKey "self" nil (list "self.example") 1 .key }}{{ $self.Cert }}|{{ $self.Key }}"#,
+        &[("key", &ec_key)],
+    );
+    let parts: Vec<&str> = out.split('|').collect();
+    let files = [
+        "ca.pem", "ca.key", "leaf.pem", "leaf.key", "self.pem", "self.key",
+    ];
+    for (f, body) in files.iter().zip(&parts) {
+        std::fs::write(p.join(f), body).unwrap();
+    }
+    let text =
+        |f: &str| String::from_utf8(openssl(p, &["x509", "-in", f, "-noout", "-text"])).unwrap();
+    let ca = text("ca.pem");
+    assert!(
+        ca.contains("Subject: CN = test-ca") || ca.contains("Subject: CN=test-ca"),
+        "{ca}"
+    );
+    assert!(ca.contains("CA:TRUE"), "{ca}");
+    assert!(ca.contains("Certificate Sign"), "{ca}");
+    assert!(parts[1].starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+    let leaf = text("leaf.pem");
+    for want in [
+        "CA:FALSE",
+        "Digital Signature, Key Encipherment",
+        "TLS Web Server Authentication, TLS Web Client Authentication",
+        "DNS:leaf.example",
+        "DNS:alt.example",
+        "IP Address:10.0.0.1",
+        "IP Address:0:0:0:0:0:0:0:1",
+        "Issuer: CN = test-ca",
+    ] {
+        assert!(leaf.contains(want), "{want} missing:\n{leaf}");
+    }
+    let verify =
+        String::from_utf8(openssl(p, &["verify", "-CAfile", "ca.pem", "leaf.pem"])).unwrap();
+    assert!(verify.contains("leaf.pem: OK"), "{verify}");
+    // Seven days of validity.
+    let end = String::from_utf8(openssl(
+        p,
+        &[
+            "x509",
+            "-in",
+            "leaf.pem",
+            "-noout",
+            "-checkend",
+            &(6 * 86_400).to_string(),
+        ],
+    ))
+    .unwrap();
+    assert!(end.contains("will not expire"), "{end}");
+    assert!(
+        Command::new("openssl")
+            .current_dir(p)
+            .args([
+                "x509",
+                "-in",
+                "leaf.pem",
+                "-noout",
+                "-checkend",
+                &(8 * 86_400).to_string()
+            ])
+            .status()
+            .map(|s| !s.success())
+            .unwrap(),
+        "the leaf should expire within 8 days"
+    );
+    // Each certificate carries the public half of the key returned with it.
+    for (cert, key) in [
+        ("ca.pem", "ca.key"),
+        ("leaf.pem", "leaf.key"),
+        ("self.pem", "self.key"),
+    ] {
+        assert_eq!(
+            openssl(p, &["x509", "-in", cert, "-noout", "-pubkey"]),
+            openssl(p, &["pkey", "-in", key, "-pubout"]),
+            "{cert}"
+        );
+    }
+    // The WithKey variant keeps the caller's key.
+    assert_eq!(parts[5], ec_key);
+    let selfc = text("self.pem");
+    assert!(
+        selfc.contains("DNS:self.example") && selfc.contains("CA:FALSE"),
+        "{selfc}"
+    );
+
+    // buildCustomCert takes base64 PEM and gives the same certificate back.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let rebuilt = r(
+        "{{ (buildCustomCert .cert .key).Cert }}",
+        &[
+            ("cert", &b64.encode(parts[2])),
+            ("key", &b64.encode(parts[3])),
+        ],
+    );
+    assert_eq!(rebuilt, parts[2]);
+    let d = data(&[]);
+    for t in [
+        r#"{{ genSelfSignedCert "x" (list "not-an-ip") nil 1 }}"#,
+        r#"{{ genSelfSignedCert "x" (list 1) nil 1 }}"#,
+        r#"{{ genSignedCert "x" nil nil 1 "ca" }}"#,
+        r#"{{ genCAWithKey "x" 1 "nope" }}"#,
+        r#"{{ buildCustomCert "***" "***" }}"#,
+    ] {
+        assert!(render(t, &d).is_err(), "{t}");
+    }
+}

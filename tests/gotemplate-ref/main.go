@@ -2,7 +2,8 @@
 // text/template, the way ESO runs templates (missingkey=error, data as map[string]string),
 // and prints one JSON line per case: {"name", "ok", "out" (base64)}.
 //
-// Only the standard library is used: Sprig and ESO's functions are tested separately.
+// main.go alone uses only the standard library. Built together with sprig.go (in GOPATH mode
+// against Debian's golang-github-masterminds-sprig-dev) it adds the Sprig functions ESO keeps.
 //
 // Usage: gotemplate-ref CORPUS_DIR
 package main
@@ -18,6 +19,9 @@ import (
 	"strings"
 	"text/template"
 )
+
+// extraFuncs is set by sprig.go when it is part of the build.
+var extraFuncs template.FuncMap
 
 type corpusCase struct {
 	name, body, left, right string
@@ -64,7 +68,7 @@ func run(c corpusCase, data map[string]string) (out []byte, err error) {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	t, err := template.New("corpus").Option("missingkey=error").Delims(c.left, c.right).Parse(c.body)
+	t, err := template.New("corpus").Funcs(extraFuncs).Option("missingkey=error").Delims(c.left, c.right).Parse(c.body)
 	if err != nil {
 		return nil, err
 	}

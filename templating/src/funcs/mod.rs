@@ -2,9 +2,19 @@
 //! Every call is charged to the run's budget and its result is bounded in size and depth.
 
 mod builtin;
+mod crypto;
+mod date;
 mod pkcs12;
 mod pki;
+mod semver;
 mod sprig;
+mod url;
+
+pub(crate) use date::GoTime;
+pub(crate) use semver::Version;
+
+/// The Sprig families kept outside sprig.rs, each with its names.
+const FAMILIES: [&[&str]; 4] = [date::NAMES, semver::NAMES, crypto::NAMES, url::NAMES];
 
 use crate::exec::Budget;
 use crate::value::Value;
@@ -20,6 +30,7 @@ pub(crate) fn exists(name: &str) -> bool {
         || sprig::NAMES.contains(&name)
         || pki::NAMES.contains(&name)
         || pkcs12::NAMES.contains(&name)
+        || FAMILIES.iter().any(|f| f.contains(&name))
 }
 
 /// Names of every function a template may call.
@@ -30,6 +41,7 @@ pub fn names() -> Vec<&'static str> {
         .chain(sprig::NAMES.iter().copied())
         .chain(pki::NAMES.iter().copied())
         .chain(pkcs12::NAMES.iter().copied())
+        .chain(FAMILIES.iter().flat_map(|f| f.iter().copied()))
         .collect();
     all.sort_unstable();
     all.dedup();
@@ -58,6 +70,14 @@ pub(crate) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
         pki::call(name, args, budget)
     } else if pkcs12::NAMES.contains(&name) {
         pkcs12::call(name, args, budget)
+    } else if date::NAMES.contains(&name) {
+        date::call(name, args, budget)
+    } else if semver::NAMES.contains(&name) {
+        semver::call(name, args)
+    } else if crypto::NAMES.contains(&name) {
+        crypto::call(name, args, budget)
+    } else if url::NAMES.contains(&name) {
+        url::call(name, args)
     } else {
         sprig::call(name, args, budget)
     }
@@ -99,6 +119,14 @@ pub(crate) fn at_least(name: &str, args: &[Value], n: usize) -> R<()> {
         ));
     }
     Ok(())
+}
+
+/// The error of a parameter of Go type `expected` given a value of another type.
+pub(crate) fn wrong_type(expected: &str, got: &Value) -> String {
+    format!(
+        "wrong type for value; expected {expected}; got {}",
+        got.type_name()
+    )
 }
 
 /// A `string` parameter.

@@ -137,7 +137,7 @@ fn decode_all(input: &[u8]) -> Vec<pem::Pem> {
     pem::parse_many(input).unwrap_or_default()
 }
 
-fn encode(p: &pem::Pem) -> String {
+pub(super) fn encode(p: &pem::Pem) -> String {
     pem::encode_config(
         p,
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),

@@ -312,6 +312,8 @@ fn kind_name(v: &Value) -> &'static str {
         Value::Str(_) => "string",
         Value::List(_) => "slice",
         Value::Map(_) => "map",
+        Value::Object(o) if o.type_name().starts_with('*') => "ptr",
+        Value::Object(_) => "struct",
     }
 }
 
