@@ -1,9 +1,10 @@
 //! Go's text/template as ESO runs it (engine v2, `missingkey=error`), for SealedSecret
 //! `spec.template.data` and ExternalSecret `spec.target.template`: the whole language
 //! (actions, pipelines, variables, if/else, range, with, define/template/block, comments,
-//! trim markers, raw strings, char constants), Go's builtins (`and or not len index slice print
-//! printf println eq ne lt le gt ge html js urlquery call`), the Sprig functions ESO keeps, and
-//! ESO's PEM helpers. Values are byte strings as ESO passes them: binary data survives.
+//! trim markers, raw strings, char constants), Go's builtins (`and or not len index print
+//! printf println eq ne lt le gt ge html js urlquery call`), the Sprig functions ESO keeps
+//! (Sprig's `slice` replaces Go's, as in ESO's function map), and ESO's PEM helpers. Values are
+//! byte strings as ESO passes them: binary data survives.
 //!
 //! Templates come from tenants, so every run has a budget ([`Limits`]) and errors name keys,
 //! functions and limits, never values: they end up in status conditions.

@@ -163,6 +163,8 @@ fn arithmetic_and_slicing_never_panic() {
         r#"{{ mod 1 0 }}"#,
         r#"{{ substr 5 2 "abc" }}"#,
         r#"{{ slice "héllo" 0 99 }}"#,
+        r#"{{ slice (list 1 2) 0 99 }}"#,
+        r#"{{ slice (list 1 2) 2 1 }}"#,
         r#"{{ index "abc" -1 }}"#,
         r#"{{ chunk 0 (list 1) }}"#,
     ] {

@@ -7,8 +7,8 @@ use crate::gofmt;
 use crate::value::Value;
 
 pub(super) const NAMES: &[&str] = &[
-    "not", "len", "index", "slice", "print", "printf", "println", "eq", "ne", "lt", "le", "gt",
-    "ge", "html", "js", "urlquery", "call",
+    "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge",
+    "html", "js", "urlquery", "call",
 ];
 
 pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value> {
@@ -71,48 +71,6 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
                 };
             }
             Ok(item)
-        }
-        "slice" => {
-            at_least(name, &args, 1)?;
-            let item = &args[0];
-            let idx = &args[1..];
-            if matches!(item, Value::Nil) {
-                return Err("slice of untyped nil".into());
-            }
-            if idx.len() > 3 {
-                return Err(format!("too many slice indexes: {}", idx.len()));
-            }
-            let len = match item {
-                Value::Str(s) => {
-                    if idx.len() == 3 {
-                        return Err("cannot 3-index slice a string".into());
-                    }
-                    s.len()
-                }
-                Value::List(l) => l.len(),
-                other => return Err(format!("can't slice item of type {}", other.type_name())),
-            };
-            let mut bounds = [0, len, len];
-            for (i, v) in idx.iter().enumerate() {
-                bounds[i] = index_arg(v, len)?;
-            }
-            if bounds[0] > bounds[1] {
-                return Err(format!(
-                    "invalid slice index: {} > {}",
-                    bounds[0], bounds[1]
-                ));
-            }
-            if idx.len() == 3 && bounds[1] > bounds[2] {
-                return Err(format!(
-                    "invalid slice index: {} > {}",
-                    bounds[1], bounds[2]
-                ));
-            }
-            Ok(match item {
-                Value::Str(s) => Value::str(s[bounds[0]..bounds[1]].to_vec()),
-                Value::List(l) => Value::list(l[bounds[0]..bounds[1]].to_vec()),
-                _ => Value::Nil,
-            })
         }
         "print" => Ok(Value::str(gofmt::sprint(&args))),
         "println" => Ok(Value::str(gofmt::sprintln(&args))),

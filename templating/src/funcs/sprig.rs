@@ -164,6 +164,7 @@ pub(super) const NAMES: &[&str] = &[
     "concat",
     "chunk",
     "mustChunk",
+    "slice",
     "mustSlice",
     // dicts
     "dict",
@@ -1096,7 +1097,27 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
                     .collect(),
             ))
         }
-        "mustSlice" => super::builtin::call("slice", args, budget),
+        // Sprig's slice replaces Go's builtin in ESO's function map: lists only, indexes
+        // converted as cast.ToInt does, an empty list gives nil.
+        "slice" | "mustSlice" => {
+            at_least(name, a, 1)?;
+            let Value::List(l) = &a[0] else {
+                return Err(format!(
+                    "list should be type of slice or array but {}",
+                    kind_name(&a[0])
+                ));
+            };
+            if l.is_empty() {
+                return Ok(Value::Nil);
+            }
+            let len = l.len() as i64;
+            let start = a.get(1).map_or(0, to_int64);
+            let end = a.get(2).map_or(len, to_int64);
+            if start < 0 || end < start || end > len {
+                return Err("reflect.Value.Slice: slice index out of bounds".into());
+            }
+            Ok(Value::list(l[start as usize..end as usize].to_vec()))
+        }
         "dict" => {
             let mut m = BTreeMap::new();
             for pair in a.chunks(2) {
