@@ -1304,3 +1304,38 @@ fn sprig_certificates_agree_with_openssl() {
         assert!(render(t, &d).is_err(), "{t}");
     }
 }
+
+/// docs/external-secrets.md has one table of the functions: it names every function a
+/// template may call, and nothing else.
+#[test]
+fn the_documented_function_table_is_complete() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/external-secrets.md"),
+    )
+    .unwrap();
+    let start = doc.find("| Family | Functions |").unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for row in doc[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+    {
+        if row.starts_with("| Not defined") {
+            continue;
+        }
+        // Names are the backticked words; `.Major` style fields are not functions.
+        for (i, part) in row.split('`').enumerate() {
+            if i % 2 == 1 && !part.starts_with('.') {
+                documented.insert(part.to_string());
+            }
+        }
+    }
+    let implemented: std::collections::BTreeSet<String> =
+        function_names().iter().map(|n| n.to_string()).collect();
+    let undocumented: Vec<_> = implemented.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&implemented).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "not in the table: {undocumented:?}; in the table but not implemented: {unknown:?}"
+    );
+}
