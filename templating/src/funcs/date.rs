@@ -87,7 +87,12 @@ impl GoTime {
         }
         static DB: OnceLock<jiff::tz::TimeZoneDatabase> = OnceLock::new();
         let db = DB.get_or_init(jiff::tz::TimeZoneDatabase::bundled);
-        let (Ok(tz), Ok(ts)) = (db.get(zone), jiff::Timestamp::from_second(self.secs)) else {
+        // Past jiff's range (years ±9999) the zone's rules at the edge apply.
+        let secs = self.secs.clamp(
+            jiff::Timestamp::MIN.as_second(),
+            jiff::Timestamp::MAX.as_second(),
+        );
+        let (Ok(tz), Ok(ts)) = (db.get(zone), jiff::Timestamp::from_second(secs)) else {
             return t;
         };
         let info = tz.to_offset_info(ts);
@@ -744,14 +749,13 @@ fn parse(layout: &str, value: &str) -> R<GoTime> {
         return Ok(t);
     }
     if let Some(name) = zone_name {
-        // Only UTC is known locally; other abbreviations are kept with a zero offset, and
-        // "GMT+3" style names carry their hours.
+        // Only UTC is known locally: Go reads the clock as UTC and shows it in a zone of that
+        // name, with a zero offset, or the hours of a "GMT+3" style name.
         let off = name
             .strip_prefix("GMT")
             .filter(|h| !h.is_empty())
             .and_then(|h| h.parse::<i32>().ok())
             .map_or(0, |h| h * 3600);
-        t.secs -= i64::from(off);
         t.offset = off;
         t.zone = name;
     }

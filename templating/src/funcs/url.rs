@@ -87,7 +87,12 @@ fn unescape(s: &str, mode: Mode) -> R<String> {
                         String::from_utf8_lossy(&b[i..end])
                     ));
                 };
-                out.push(u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?);
+                let byte = u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                // In a host only %25 (an IPv6 zone's '%') and escaped UTF-8 are allowed.
+                if mode == Mode::Host && byte < 0x80 && byte != b'%' {
+                    return Err(format!("invalid URL escape {:?}", &s[i..i + 3]));
+                }
+                out.push(byte);
                 i += 3;
             }
             c => {
@@ -219,7 +224,7 @@ fn parse_host(host: &str) -> R<String> {
         if !port.is_empty() && !valid_port(port) {
             return Err(format!("invalid port {port:?} after host"));
         }
-        return Ok(host.to_string());
+        return unescape(host, Mode::Host);
     }
     if let Some(i) = host.rfind(':') {
         let port = &host[i..];
