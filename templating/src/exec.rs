@@ -275,10 +275,10 @@ impl Exec<'_> {
     fn eval_command(&mut self, dot: &Value, cmd: &Command, final_: Option<Value>) -> R<Value> {
         let first = &cmd.args[0];
         match first {
-            Arg::Field(names) => self.eval_field_chain(dot.clone(), names, &cmd.args, final_),
+            Arg::Field(names) => self.eval_field_chain(dot, dot.clone(), names, &cmd.args, final_),
             Arg::Chain(inner, names) => {
                 let receiver = self.eval_arg(dot, inner)?;
-                self.eval_field_chain(receiver, names, &cmd.args, final_)
+                self.eval_field_chain(dot, receiver, names, &cmd.args, final_)
             }
             Arg::Identifier(name) => self.eval_function(dot, name, &cmd.args[1..], final_),
             Arg::Pipe(p) => {
@@ -291,7 +291,7 @@ impl Exec<'_> {
                     Self::not_a_function(&cmd.args, &final_)?;
                     return Ok(v);
                 }
-                self.eval_field_chain(v, fields, &cmd.args, final_)
+                self.eval_field_chain(dot, v, fields, &cmd.args, final_)
             }
             Arg::Nil => Err("nil is not a command".into()),
             other => {
@@ -303,6 +303,7 @@ impl Exec<'_> {
 
     fn eval_field_chain(
         &mut self,
+        dot: &Value,
         mut receiver: Value,
         names: &[String],
         args: &[Arg],
@@ -323,13 +324,16 @@ impl Exec<'_> {
                         None => return Err(format!("map has no entry for key {name:?}")),
                     }
                 }
-                Value::Object(o) => match o.field(name) {
-                    Some(_) if last && has_args => {
-                        return Err(format!(
-                            "{name} of {} takes no arguments here",
-                            o.type_name()
-                        ));
+                // A method with arguments: `(semver "1.2.3").LessThan $v`, `$t.Format "2006"`.
+                Value::Object(o) if last && has_args => {
+                    let mut values = Vec::with_capacity(args.len());
+                    for a in &args[1..] {
+                        values.push(self.eval_arg(dot, a)?);
                     }
+                    values.extend(final_.clone());
+                    funcs::call_method(&o, name, values, &mut self.budget)?
+                }
+                Value::Object(o) => match o.field(name) {
                     Some(v) => v,
                     None => {
                         return Err(format!(
@@ -361,10 +365,10 @@ impl Exec<'_> {
                 Number::Overflow => Err(format!("{text} overflows int")),
             },
             Arg::Str(s) => Ok(Value::str(s.clone())),
-            Arg::Field(names) => self.eval_field_chain(dot.clone(), names, &[], None),
+            Arg::Field(names) => self.eval_field_chain(dot, dot.clone(), names, &[], None),
             Arg::Variable(name, fields) => {
                 let v = self.var(name)?;
-                self.eval_field_chain(v, fields, &[], None)
+                self.eval_field_chain(dot, v, fields, &[], None)
             }
             Arg::Identifier(name) => self.eval_function(dot, name, &[], None),
             Arg::Pipe(p) => {
@@ -381,7 +385,7 @@ impl Exec<'_> {
             }
             Arg::Chain(inner, names) => {
                 let receiver = self.eval_arg(dot, inner)?;
-                self.eval_field_chain(receiver, names, &[], None)
+                self.eval_field_chain(dot, receiver, names, &[], None)
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use super::{R, arity, text, wrong_type};
+use super::{R, arity, int, text, wrong_type};
 use crate::exec::Budget;
 use crate::value::{Object, Value};
 
@@ -259,7 +259,72 @@ impl GoTime {
             "UnixNano" => Value::Int(i64::try_from(self.total_nanos()).unwrap_or(i64::MAX)),
             "IsZero" => Value::Bool(*self == GoTime::zero()),
             "String" => Value::str(self.to_string()),
+            "UTC" | "Local" => time_value(GoTime::utc(self.secs, self.nanos)),
             _ => return None,
+        })
+    }
+}
+
+impl GoTime {
+    /// Methods with arguments; None when there is no such method.
+    pub(crate) fn method(
+        &self,
+        name: &str,
+        args: &[Value],
+        budget: &mut Budget,
+    ) -> Option<R<Value>> {
+        let other = |a: &[Value]| -> R<GoTime> {
+            arity(name, a, 1)?;
+            time_arg(&a[0])
+        };
+        Some(match name {
+            "Format" => (|| {
+                arity(name, args, 1)?;
+                let layout = text(&args[0])?;
+                budget.fits(name, layout.len().saturating_mul(10))?;
+                Ok(Value::str(self.format(&layout)))
+            })(),
+            "AddDate" => (|| {
+                arity(name, args, 3)?;
+                let (y, m, d) = (int(&args[0])?, int(&args[1])?, int(&args[2])?);
+                self.add_date(y, m, d).map(time_value)
+            })(),
+            "Before" => other(args).map(|o| Value::Bool(self.total_nanos() < o.total_nanos())),
+            "After" => other(args).map(|o| Value::Bool(self.total_nanos() > o.total_nanos())),
+            "Equal" => other(args).map(|o| Value::Bool(self.total_nanos() == o.total_nanos())),
+            _ => return None,
+        })
+    }
+
+    /// Go's AddDate: years, months and days added to the wall clock, then normalised
+    /// (October 31 plus one month is December 1).
+    fn add_date(&self, years: i64, months: i64, days: i64) -> R<GoTime> {
+        let c = self.civil();
+        let overflow = || "date out of range".to_string();
+        let month_index = c
+            .year
+            .checked_add(years)
+            .and_then(|y| y.checked_mul(12))
+            .and_then(|m| m.checked_add(i64::from(c.month) - 1))
+            .and_then(|m| m.checked_add(months))
+            .filter(|m| m.abs() < 12 * 1_000_000_000)
+            .ok_or_else(overflow)?;
+        let (year, month) = (
+            month_index.div_euclid(12),
+            month_index.rem_euclid(12) as u32 + 1,
+        );
+        let day_number = days_from_civil(year, month, 1)
+            .checked_add(i64::from(c.day) - 1)
+            .and_then(|d| d.checked_add(days))
+            .filter(|d| d.abs() < 366 * 1_000_000_000)
+            .ok_or_else(overflow)?;
+        let local = day_number * 86_400
+            + i64::from(c.hour) * 3600
+            + i64::from(c.minute) * 60
+            + i64::from(c.second);
+        Ok(GoTime {
+            secs: local - i64::from(self.offset),
+            ..self.clone()
         })
     }
 }

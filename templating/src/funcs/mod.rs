@@ -17,7 +17,7 @@ pub(crate) use semver::Version;
 const FAMILIES: [&[&str]; 4] = [date::NAMES, semver::NAMES, crypto::NAMES, url::NAMES];
 
 use crate::exec::Budget;
-use crate::value::Value;
+use crate::value::{Object, Value};
 
 pub(crate) type R<T> = Result<T, String>;
 
@@ -95,6 +95,32 @@ pub(crate) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
             "{name}: result nested deeper than the limit of {depth}"
         ));
     }
+    budget.charge_bytes(size)?;
+    Ok(result)
+}
+
+/// A method with arguments on a Go value a function returned (a time, a version).
+pub(crate) fn call_method(
+    object: &Object,
+    name: &str,
+    args: Vec<Value>,
+    budget: &mut Budget,
+) -> R<Value> {
+    budget.step(1)?;
+    let result = match object {
+        Object::Time(t) => t.method(name, &args, budget),
+        Object::Version(v) => v.method(name, &args),
+        Object::Certificate { .. } => None,
+    }
+    .unwrap_or_else(|| {
+        Err(format!(
+            "can't evaluate field {name} in type {}",
+            object.type_name()
+        ))
+    })
+    .map_err(|e| format!("error calling {name}: {e}"))?;
+    let (size, _) = result.measure(budget.limits.max_output_bytes, budget.limits.max_depth);
+    budget.fits(name, size)?;
     budget.charge_bytes(size)?;
     Ok(result)
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::{R, arity, text};
+use super::{R, arity, text, wrong_type};
 use crate::value::{Object, Value};
 
 pub(super) const NAMES: &[&str] = &["semver", "semverCompare"];
@@ -108,6 +108,50 @@ impl Version {
             "Metadata" => Value::str(self.metadata.as_bytes()),
             "Original" => Value::str(self.original.as_bytes()),
             "String" => Value::str(self.to_string()),
+            "IncMajor" => self.next(self.major.wrapping_add(1), 0, 0),
+            "IncMinor" => self.next(self.major, self.minor.wrapping_add(1), 0),
+            // A pre-release increments to its release.
+            "IncPatch" if !self.pre.is_empty() => self.next(self.major, self.minor, self.patch),
+            "IncPatch" => self.next(self.major, self.minor, self.patch.wrapping_add(1)),
+            _ => return None,
+        })
+    }
+
+    fn next(&self, major: u64, minor: u64, patch: u64) -> Value {
+        let mut v = Version {
+            major,
+            minor,
+            patch,
+            pre: String::new(),
+            metadata: String::new(),
+            original: String::new(),
+        };
+        let prefix = if self.original.starts_with('v') {
+            "v"
+        } else {
+            ""
+        };
+        v.original = format!("{prefix}{v}");
+        Value::Object(Rc::new(Object::Version(v)))
+    }
+
+    /// Methods with arguments; None when there is no such method.
+    pub(crate) fn method(&self, name: &str, args: &[Value]) -> Option<R<Value>> {
+        let other = || -> R<Version> {
+            arity(name, args, 1)?;
+            match &args[0] {
+                Value::Object(o) => match &**o {
+                    Object::Version(v) => Ok(v.clone()),
+                    _ => Err(wrong_type("*semver.Version", &args[0])),
+                },
+                _ => Err(wrong_type("*semver.Version", &args[0])),
+            }
+        };
+        Some(match name {
+            "Compare" => other().map(|o| Value::Int(self.compare(&o) as i64)),
+            "LessThan" => other().map(|o| Value::Bool(self.compare(&o) == Ordering::Less)),
+            "GreaterThan" => other().map(|o| Value::Bool(self.compare(&o) == Ordering::Greater)),
+            "Equal" => other().map(|o| Value::Bool(self.compare(&o) == Ordering::Equal)),
             _ => return None,
         })
     }
