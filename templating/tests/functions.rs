@@ -960,6 +960,11 @@ fn sprig_dates() {
             r#"{{ now | typeOf }} {{ now | date "2006" | len }}"#,
             "time.Time 4",
         ),
+        // time.Time methods: AddDate normalises as Go does (January 31 + 1 month = March 2).
+        (
+            r#"{{ $t := toDate "2006-01-02" "2024-01-31" }}{{ $t.Format "Jan 2" }} {{ $t.AddDate 0 1 0 | htmlDate }} {{ $t.Before now }}"#,
+            "Jan 31 2024-03-02 true",
+        ),
         (r#"{{ ago (dateModify "-90s" now) }}"#, "1m30s"),
     ]);
     let d = data(&[]);
@@ -1031,6 +1036,11 @@ fn sprig_semver() {
         (
             r#"{{ semver "1.2" }} {{ semver "1" | toJson }}"#,
             r#"1.2.0 "1.0.0""#,
+        ),
+        // Version methods, as on Masterminds' *Version: numeric, not string, order.
+        (
+            r#"{{ $a := semver "1.2.3" }}{{ $a.LessThan (semver "1.10.0") }} {{ $a.Compare (semver "1.2.3+meta") }} {{ $a.IncMinor }}"#,
+            "true 0 1.3.0",
         ),
     ]);
     let d = data(&[]);
