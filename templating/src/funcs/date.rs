@@ -95,6 +95,10 @@ impl GoTime {
         let (Ok(tz), Ok(ts)) = (db.get(zone), jiff::Timestamp::from_second(secs)) else {
             return t;
         };
+        // Go finds zones by file name, so case matters: "europe/berlin" is unknown, i.e. UTC.
+        if tz.iana_name() != Some(zone) {
+            return t;
+        }
         let info = tz.to_offset_info(ts);
         t.offset = info.offset().seconds();
         t.zone = info.abbreviation().to_string();
