@@ -218,7 +218,7 @@ impl Exec<'_> {
                 }
                 !entries.is_empty()
             }
-            Value::Int(n) => {
+            Value::Int(n) | Value::Int64(n) => {
                 // Go 1.22 ranges over integers.
                 for i in 0..*n {
                     if !iterate(self, Value::Int(i), Value::Int(i))? {

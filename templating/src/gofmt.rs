@@ -266,7 +266,7 @@ fn int_from_arg(args: &[Value], arg_num: &mut usize) -> Option<i64> {
     let v = args.get(*arg_num)?;
     *arg_num += 1;
     match v {
-        Value::Int(i) if i.unsigned_abs() <= MAX_WIDTH as u64 => Some(*i),
+        Value::Int(i) | Value::Int64(i) if i.unsigned_abs() <= MAX_WIDTH as u64 => Some(*i),
         _ => None,
     }
 }
@@ -286,7 +286,7 @@ impl Formatter {
                 't' | 'v' => self.pad(out, if *b { b"true" } else { b"false" }),
                 _ => self.bad_verb(out, v, verb),
             },
-            Value::Int(i) => self.fmt_int(out, *i, verb, v),
+            Value::Int(i) | Value::Int64(i) => self.fmt_int(out, *i, verb, v),
             Value::Float(x) => self.fmt_float_verb(out, *x, verb, v),
             Value::Str(s) => match verb {
                 'v' if self.sharp_v => self.fmt_q(out, s),

@@ -21,7 +21,7 @@ pub(crate) fn encode(
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) | Value::Int64(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => out.extend_from_slice(float(*f).as_bytes()),
         Value::Str(s) => string(out, s, escape_html),
         Value::Object(o) => encode(
@@ -142,7 +142,7 @@ fn to_serde(v: &Value) -> serde_json::Value {
     match v {
         Value::Nil => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Int(i) | Value::Int64(i) => serde_json::Value::from(*i),
         // JSON has no int/float distinction: YAML gets `3`, not `3.0`, as from sigs.k8s.io/yaml.
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
             serde_json::Value::from(*f as i64)

@@ -17,6 +17,9 @@ pub(crate) enum Value {
     Nil,
     Bool(bool),
     Int(i64),
+    /// Sprig's arithmetic returns int64, which Go keeps apart from int: it prints the same but
+    /// is not accepted where a function takes an `int`, and `duration` reads only int64.
+    Int64(i64),
     Float(f64),
     Str(Bytes),
     List(Rc<Vec<Value>>),
@@ -119,6 +122,7 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::Str(_) => "string",
             Value::List(_) => "[]interface {}",
@@ -133,7 +137,7 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -186,7 +190,7 @@ impl Value {
                     }
                 }
             }
-            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Int64(_) | Value::Float(_) => {
                 *size = size.saturating_add(8)
             }
             Value::Object(o) => *size = size.saturating_add(o.display().len()),
@@ -217,7 +221,7 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) | (Value::Int64(x), Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x[..] == y[..],
         (Value::List(x), Value::List(y)) => {

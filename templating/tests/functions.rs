@@ -1349,3 +1349,20 @@ fn the_documented_function_table_is_complete() {
         "not in the table: {undocumented:?}; in the table but not implemented: {unknown:?}"
     );
 }
+
+/// Sprig's arithmetic gives int64, which Go keeps apart from int (see the Sprig corpus).
+#[test]
+fn sprig_arithmetic_gives_int64_as_go_does() {
+    table(&[
+        (
+            r#"{{ typeOf (add 1 2) }} {{ typeOf (len "ab") }} {{ add 1 2 }} {{ eq (add 1 2) 3 }} {{ deepEqual (add 1 2) 3 }}"#,
+            "int64 int 3 true false",
+        ),
+        (
+            r#"{{ duration (mul 60 2) }} {{ duration 95 }} {{ until (int (add 1 2)) }}"#,
+            "2m0s 0s [0 1 2]",
+        ),
+    ]);
+    let e = render("{{ until (add 1 2) }}", &data(&[])).unwrap_err();
+    assert!(e.to_string().contains("expected int; got int64"), "{e}");
+}

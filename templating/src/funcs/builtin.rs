@@ -130,7 +130,7 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
 
 fn index_arg(v: &Value, cap: usize) -> R<usize> {
     match v {
-        Value::Int(i) => {
+        Value::Int(i) | Value::Int64(i) => {
             if *i < 0 || *i as u64 > cap as u64 {
                 return Err(format!("index out of range: {i}"));
             }
@@ -156,7 +156,7 @@ enum Kind {
 fn kind(v: &Value) -> Kind {
     match v {
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::Int64(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::Str(_) => Kind::Str,
         _ => Kind::Invalid,
@@ -173,7 +173,7 @@ fn eq(a: &Value, b: &Value) -> R<bool> {
     }
     Ok(match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x[..] == y[..],
         (Value::Nil, Value::Nil) => true,
@@ -200,7 +200,7 @@ fn lt(a: &Value, b: &Value) -> R<bool> {
         return Err("incompatible types for comparison".into());
     }
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::Str(x), Value::Str(y)) => Ok(x[..] < y[..]),
         _ => Err("invalid type for comparison".into()),

@@ -256,11 +256,11 @@ impl GoTime {
             "Nanosecond" => Value::Int(i64::from(self.nanos)),
             "YearDay" => Value::Int(i64::from(c.yday)),
             "Weekday" => Value::str(DAYS[c.weekday]),
-            "Unix" => Value::Int(self.secs),
+            "Unix" => Value::Int64(self.secs),
             "UnixMilli" => {
-                Value::Int(i64::try_from(self.total_nanos() / 1_000_000).unwrap_or(i64::MAX))
+                Value::Int64(i64::try_from(self.total_nanos() / 1_000_000).unwrap_or(i64::MAX))
             }
-            "UnixNano" => Value::Int(i64::try_from(self.total_nanos()).unwrap_or(i64::MAX)),
+            "UnixNano" => Value::Int64(i64::try_from(self.total_nanos()).unwrap_or(i64::MAX)),
             "IsZero" => Value::Bool(*self == GoTime::zero()),
             "String" => Value::str(self.to_string()),
             "UTC" | "Local" => time_value(GoTime::utc(self.secs, self.nanos)),
@@ -1085,7 +1085,7 @@ fn date_arg(v: &Value) -> GoTime {
             Object::Time(t) => t.clone(),
             _ => GoTime::now(),
         },
-        Value::Int(secs) => GoTime::utc(*secs, 0),
+        Value::Int(secs) | Value::Int64(secs) => GoTime::utc(*secs, 0),
         _ => GoTime::now(),
     }
 }
@@ -1153,6 +1153,7 @@ pub(super) fn call(name: &str, a: Vec<Value>, budget: &mut Budget) -> R<Value> {
             arity(name, &a, 1)?;
             // Sprig reads strings and int64 only; a template's integer constant is an int.
             let secs = match &a[0] {
+                Value::Int64(n) => *n,
                 Value::Str(s) => std::str::from_utf8(s)
                     .ok()
                     .and_then(|s| s.parse::<i64>().ok())
@@ -1167,6 +1168,7 @@ pub(super) fn call(name: &str, a: Vec<Value>, budget: &mut Budget) -> R<Value> {
             arity(name, &a, 1)?;
             let d: i64 = match &a[0] {
                 Value::Str(s) => parse_duration(&String::from_utf8_lossy(s)).unwrap_or(0),
+                Value::Int64(n) => *n,
                 Value::Object(o) => match &**o {
                     Object::Time(t) => since(t),
                     _ => 0,

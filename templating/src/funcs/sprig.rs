@@ -222,7 +222,7 @@ pub(crate) fn empty(v: &Value) -> bool {
 /// cast.ToInt64: numbers truncate, strings parse (0 when they do not), bools are 0/1.
 fn to_int64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::Str(b) => {
@@ -266,7 +266,7 @@ fn parse_int_base0(t: &str) -> Option<i64> {
 
 fn to_float64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Str(b) => String::from_utf8_lossy(b).trim().parse().unwrap_or(0.0),
@@ -309,6 +309,7 @@ fn kind_name(v: &Value) -> &'static str {
         Value::Nil => "invalid",
         Value::Bool(_) => "bool",
         Value::Int(_) => "int",
+        Value::Int64(_) => "int64",
         Value::Float(_) => "float64",
         Value::Str(_) => "string",
         Value::List(_) => "slice",
@@ -697,9 +698,13 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
             let ok = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
             Ok(Value::Int(if ok { t.parse().unwrap_or(0) } else { 0 }))
         }
-        "int" | "int64" => {
+        "int" => {
             arity(name, a, 1)?;
             Ok(Value::Int(to_int64(&a[0])))
+        }
+        "int64" => {
+            arity(name, a, 1)?;
+            Ok(Value::Int64(to_int64(&a[0])))
         }
         "float64" => {
             arity(name, a, 1)?;
@@ -708,7 +713,7 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
         "toDecimal" => {
             arity(name, a, 1)?;
             let t = String::from_utf8_lossy(&strval(&a[0])).into_owned();
-            Ok(Value::Int(i64::from_str_radix(&t, 8).unwrap_or(0)))
+            Ok(Value::Int64(i64::from_str_radix(&t, 8).unwrap_or(0)))
         }
         "until" => {
             arity(name, a, 1)?;
@@ -750,9 +755,9 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
         }
         "add1" => {
             arity(name, a, 1)?;
-            Ok(Value::Int(to_int64(&a[0]).wrapping_add(1)))
+            Ok(Value::Int64(to_int64(&a[0]).wrapping_add(1)))
         }
-        "add" => Ok(Value::Int(
+        "add" => Ok(Value::Int64(
             a.iter().map(to_int64).fold(0i64, i64::wrapping_add),
         )),
         "sub" | "div" | "mod" => {
@@ -761,7 +766,7 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
             if name != "sub" && y == 0 {
                 return Err("runtime error: integer divide by zero".into());
             }
-            Ok(Value::Int(match name {
+            Ok(Value::Int64(match name {
                 "sub" => x.wrapping_sub(y),
                 "div" => x.wrapping_div(y),
                 _ => x.wrapping_rem(y),
@@ -769,14 +774,14 @@ pub(super) fn call(name: &str, args: Vec<Value>, budget: &mut Budget) -> R<Value
         }
         "mul" => {
             at_least(name, a, 1)?;
-            Ok(Value::Int(
+            Ok(Value::Int64(
                 a.iter().map(to_int64).fold(1i64, i64::wrapping_mul),
             ))
         }
         "max" | "biggest" | "min" => {
             at_least(name, a, 1)?;
             let it = a.iter().map(to_int64);
-            Ok(Value::Int(if name == "min" {
+            Ok(Value::Int64(if name == "min" {
                 it.min().unwrap_or(0)
             } else {
                 it.max().unwrap_or(0)
