@@ -5,5 +5,4 @@ pub mod http;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;
-pub mod owned;
 pub mod reconcile;
