@@ -129,7 +129,7 @@ fn data(client_secret: &Secret) -> std::collections::BTreeMap<String, String> {
 #[tokio::test]
 async fn vault_kv2_example_from_the_docs_syncs() {
     let blocks = doc_blocks();
-    assert_eq!(blocks.len(), 5, "docs must keep the five example blocks");
+    assert_eq!(blocks.len(), 7, "docs must keep the seven example blocks");
     let vault = VaultStandin::start(&[]).await.unwrap();
     vault.add_token("root", Duration::from_secs(3600), false);
     // `vault kv put secret/foo my-value=s3cr3t`, plus custom metadata for the Fetch entries.
@@ -185,19 +185,46 @@ async fn template_from_config_map_example_from_the_docs_syncs() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aws_example_from_the_docs_syncs() {
-    let blocks = doc_blocks();
-    let moto = Moto::start();
+/// moto's Secrets Manager client in the docs store's region (eu-central-1).
+async fn moto_in_store_region(moto: &Moto) -> aws_sdk_secretsmanager::Client {
     let seed = moto.client().await;
-    // The docs' example secret, and one with the `dev` tag for the Fetch entries. The store
-    // says eu-central-1: seed there.
-    let seed = aws_sdk_secretsmanager::Client::from_conf(
+    aws_sdk_secretsmanager::Client::from_conf(
         seed.config()
             .to_builder()
             .region(aws_sdk_secretsmanager::config::Region::new("eu-central-1"))
             .build(),
-    );
+    )
+}
+
+/// The docs' AWS SecretStore (under `name`) and the access keys its auth.secretRef points at.
+async fn aws_store(client: &kube::Client, blocks: &[String], name: &str) {
+    let creds: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "awssm-secret", "namespace": "default"},
+        "data": {"access-key": "dGVzdA==", "secret-access-key": "dGVzdA=="}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &creds)
+        .await
+        .unwrap();
+    let store = blocks[2].replace("name: aws-secretsmanager", &format!("name: {name}"));
+    apply(client, &store, None).await;
+}
+
+fn moto_args(moto: &Moto) -> ExternalSecretsArgs {
+    ExternalSecretsArgs {
+        aws_secretsmanager_endpoint: Some(moto.endpoint.clone()),
+        aws_max_attempts: 1,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_example_from_the_docs_syncs() {
+    let blocks = doc_blocks();
+    let moto = Moto::start();
+    let seed = moto_in_store_region(&moto).await;
+    // The docs' example secret, and one with the `dev` tag for the Fetch entries.
     seed.create_secret()
         .name("friendslist")
         .secret_string(
@@ -215,25 +242,9 @@ async fn aws_example_from_the_docs_syncs() {
         .unwrap();
 
     let client = kube().await;
-    // The access keys the store's auth.secretRef points at.
-    let creds: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "awssm-secret", "namespace": "default"},
-        "stringData": {},
-        "data": {"access-key": "dGVzdA==", "secret-access-key": "dGVzdA=="}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), "default")
-        .create(&PostParams::default(), &creds)
-        .await
-        .unwrap();
-    apply(&client, &blocks[2], None).await;
+    aws_store(&client, &blocks, "aws-secretsmanager").await;
     apply(&client, &blocks[3], None).await;
-    let args = ExternalSecretsArgs {
-        aws_secretsmanager_endpoint: Some(moto.endpoint.clone()),
-        aws_max_attempts: 1,
-        ..Default::default()
-    };
-    sync(&client, &args, "example").await;
+    sync(&client, &moto_args(&moto), "example").await;
     let s = Api::<Secret>::namespaced(client.clone(), "default")
         .get("friends")
         .await
@@ -249,6 +260,121 @@ async fn aws_example_from_the_docs_syncs() {
     assert_eq!(
         s.metadata.owner_references.as_ref().unwrap()[0].name,
         "example"
+    );
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_pkcs12_and_dockerconfigjson_examples_from_the_docs_sync() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: openssl is not installed (scripts/install-peers.sh installs it)");
+        return;
+    }
+    let blocks = doc_blocks();
+    // A self-signed certificate and its key, archived as PKCS#12 (no password) by openssl.
+    let dir = tempfile::tempdir().unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=docs.example",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "cert.pem",
+            "-inkey",
+            "key.pem",
+            "-out",
+            "bundle.p12",
+            "-passout",
+            "pass:",
+        ],
+    );
+    let archive = std::fs::read(dir.path().join("bundle.p12")).unwrap();
+
+    let moto = Moto::start();
+    let seed = moto_in_store_region(&moto).await;
+    seed.create_secret()
+        .name("ssl-certificate-p12-example")
+        .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(archive))
+        .send()
+        .await
+        .unwrap();
+    seed.create_secret()
+        .name("docker-auth-example")
+        .secret_string(
+            r#"{"registryName":"Team-A","registryHost":"registry.example.com","password":"s3cr3t"}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let client = kube().await;
+    aws_store(&client, &blocks, "example").await;
+    apply(&client, &blocks[5], None).await;
+    apply(&client, &blocks[6], None).await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), "default");
+
+    sync(&client, &moto_args(&moto), "template-tls-example").await;
+    let tls = secrets.get("secret-to-be-created").await.unwrap();
+    assert_eq!(tls.type_.as_deref(), Some("kubernetes.io/tls"));
+    let d = data(&tls);
+    // What openssl itself reads from the archive's parts: the same certificate, the same key.
+    std::fs::write(dir.path().join("out.crt"), &d["tls.crt"]).unwrap();
+    std::fs::write(dir.path().join("out.key"), &d["tls.key"]).unwrap();
+    let modulus = |args: &[&str]| openssl(dir.path(), args);
+    assert_eq!(
+        modulus(&["x509", "-noout", "-modulus", "-in", "out.crt"]),
+        modulus(&["x509", "-noout", "-modulus", "-in", "cert.pem"])
+    );
+    assert_eq!(
+        modulus(&["rsa", "-noout", "-modulus", "-in", "out.key"]),
+        modulus(&["rsa", "-noout", "-modulus", "-in", "key.pem"])
+    );
+
+    sync(&client, &moto_args(&moto), "dk-cfg-example").await;
+    let docker = secrets.get("secret-to-be-created-docker").await.unwrap();
+    assert_eq!(
+        docker.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&data(&docker)[".dockerconfigjson"]).unwrap();
+    assert_eq!(
+        config,
+        json!({"auths": {"team-a.registry.example.com": {
+            "username": "Team-A",
+            "password": "s3cr3t",
+            "auth": "VGVhbS1BOnMzY3IzdA=="
+        }}})
     );
 }
 
