@@ -132,6 +132,8 @@ async fn main() {
             recorder: None,
             update_status: true,
             unseal_threads: 2,
+            rsa_slots: Context::rsa_slots(),
+            owned: None,
         })
     };
     let api: Api<SealedSecret> = Api::namespaced(client.clone(), "default");

@@ -18,6 +18,7 @@ use crate::sealed::http::{self, HttpState, RateLimiter, TrustedProxies};
 use crate::sealed::keyring::{KeyOrder, KeyRing};
 use crate::sealed::keys::{self, KeyConfig};
 use crate::sealed::metrics::SealedMetrics;
+use crate::sealed::owned::OwnedSecrets;
 use crate::sealed::reconcile::{self, Context, Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -437,6 +438,8 @@ pub async fn run_with(
         unseal_threads: args
             .unseal_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        rsa_slots: Context::rsa_slots(),
+        owned: Some(OwnedSecrets::new(ring.clone())),
     });
     let scope = if args.all_namespaces && args.additional_namespaces.trim().is_empty() {
         Scope::All

@@ -7,10 +7,13 @@ mod sealed_common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use controller::sealed::desired::{ANNOTATION_MANAGED, ANNOTATION_PATCH, LABEL_OWNED};
+use controller::sealed::desired::{
+    ANNOTATION_MANAGED, ANNOTATION_PATCH, LABEL_OWNED, Plan, WriteMode, plan_observed,
+};
 use controller::sealed::keyring::{KeyOrder, KeyRing};
 use controller::sealed::keys::{create_key, parse_key_secret};
 use controller::sealed::metrics::SealedMetrics;
+use controller::sealed::owned::Observed;
 use controller::sealed::reconcile::{Context, reconcile};
 use crds::SealedSecret;
 use k8s_openapi::ByteString;
@@ -81,6 +84,8 @@ async fn world(objects: Vec<SealedSecret>, secrets: Vec<Secret>) -> World {
         recorder: None,
         update_status: true,
         unseal_threads: 2,
+        rsa_slots: Context::rsa_slots(),
+        owned: None,
     });
     World {
         sealed_api: Api::namespaced(client.clone(), "default"),
@@ -188,6 +193,41 @@ async fn a_hand_edited_secret_is_restored_and_status_says_synced() {
     assert!(w.rsa() > before, "drift forces a decryption");
     let restored = w.secrets.get("db").await.unwrap();
     assert_eq!(restored.data.unwrap()["password"].0, CANARY.as_bytes());
+}
+
+/// The reconciler's watched copy of a Secret keeps no value, yet finds an untouched Secret up
+/// to date and a hand-edited one changed, as the Secret itself would.
+#[tokio::test]
+async fn a_watched_copy_without_values_decides_like_the_secret_itself() {
+    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    w.reconcile("db").await;
+    let sealed = w.sealed_api.get("db").await.unwrap();
+    let decide = |observed: &Observed| {
+        plan_observed(
+            &sealed,
+            Some((&observed.secret, observed.data_mac.as_ref())),
+            &w.ctx.keys,
+        )
+    };
+    let observed = Observed::of(w.secrets.get("db").await.unwrap(), &w.ctx.keys);
+    assert!(observed.complete && observed.secret.data.is_none());
+    assert!(!format!("{observed:?}").contains(CANARY));
+    assert_eq!(decide(&observed), Plan::UpToDate);
+
+    let mut edited = w.secrets.get("db").await.unwrap();
+    edited
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("password".into(), ByteString(b"changed by hand".to_vec()));
+    assert_eq!(
+        decide(&Observed::of(edited, &w.ctx.keys)),
+        Plan::Unseal(WriteMode::Replace)
+    );
+    assert_eq!(
+        plan_observed(&sealed, None, &w.ctx.keys),
+        Plan::Unseal(WriteMode::Create)
+    );
 }
 
 #[tokio::test]
@@ -535,6 +575,8 @@ async fn events_say_unsealed_or_why_not() {
         )),
         update_status: true,
         unseal_threads: 1,
+        rsa_slots: Context::rsa_slots(),
+        owned: None,
     });
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), "default");
     for name in ["db", "renamed"] {

@@ -151,14 +151,46 @@ pub fn data_mac(
                     .map(|k| (k, data.get(k).map_or(&b""[..], |v| v.0.as_slice()))),
             )
         }
-        WriteMode::Create | WriteMode::Replace => {
-            key.data_mac(type_, data.iter().map(|(k, v)| (k, v.0.as_slice())))
-        }
+        WriteMode::Create | WriteMode::Replace => data_mac_all(key, secret),
     }
+}
+
+/// MAC over the Secret's type and all of its data (a Secret we own wholly).
+pub fn data_mac_all(key: &SealingKey, secret: &Secret) -> String {
+    let empty = BTreeMap::new();
+    let data = secret.data.as_ref().unwrap_or(&empty);
+    let type_ = secret.type_.as_deref().unwrap_or("Opaque");
+    key.data_mac(type_, data.iter().map(|(k, v)| (k, v.0.as_slice())))
 }
 
 /// Decides what to do given the existing Secret, if any.
 pub fn plan(sealed: &SealedSecret, existing: Option<&Secret>, keys: &KeyRing) -> Plan {
+    plan_with(sealed, existing, keys, |key, existing, mode| {
+        Some(data_mac(key, existing, sealed, mode))
+    })
+}
+
+/// [`plan`] from a Secret whose values are gone and whose data MAC was taken on arrival
+/// (`(key id, MAC)`, Secrets wholly ours only): no value is needed to find it up to date.
+pub fn plan_observed(
+    sealed: &SealedSecret,
+    existing: Option<(&Secret, Option<&(String, String)>)>,
+    keys: &KeyRing,
+) -> Plan {
+    let mac = existing.and_then(|(_, mac)| mac);
+    plan_with(sealed, existing.map(|(s, _)| s), keys, |key, _, mode| {
+        mac.filter(|(id, _)| *id == key.id && mode != WriteMode::Patch)
+            .map(|(_, mac)| mac.clone())
+    })
+}
+
+/// The plan, with the MAC of the existing data under a key and mode given by `observed_mac`.
+fn plan_with(
+    sealed: &SealedSecret,
+    existing: Option<&Secret>,
+    keys: &KeyRing,
+    observed_mac: impl Fn(&SealingKey, &Secret, WriteMode) -> Option<String>,
+) -> Plan {
     let Some(existing) = existing else {
         return Plan::Unseal(WriteMode::Create);
     };
@@ -181,8 +213,8 @@ pub fn plan(sealed: &SealedSecret, existing: Option<&Secret>, keys: &KeyRing) ->
     let mac_matches = annotation(meta, ANNOTATION_KEY)
         .and_then(|id| keys.by_id(id))
         .is_some_and(|key| {
-            annotation(meta, ANNOTATION_DATA_MAC)
-                == Some(data_mac(&key, existing, sealed, mode).as_str())
+            observed_mac(&key, existing, mode)
+                .is_some_and(|mac| annotation(meta, ANNOTATION_DATA_MAC) == Some(mac.as_str()))
         });
     if digest_matches && mac_matches {
         Plan::UpToDate

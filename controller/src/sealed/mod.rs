@@ -5,4 +5,5 @@ pub mod http;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;
+pub mod owned;
 pub mod reconcile;

@@ -8,13 +8,14 @@ use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Recorder;
 use kube::runtime::watcher;
 
 use super::desired::{self, ANNOTATION_KEY, FailReason, Outcome, Plan, WriteMode};
 use super::keyring::KeyRing;
 use super::metrics::{ConditionLabels, SealedMetrics};
+use super::owned::OwnedSecrets;
 use crate::report::{self, Note};
 
 /// What every reconcile needs.
@@ -26,6 +27,19 @@ pub struct Context {
     pub update_status: bool,
     /// Values of one SealedSecret opened at once.
     pub unseal_threads: usize,
+    /// SealedSecrets being decrypted at once: one per CPU keeps the RSA work on the CPUs
+    /// without a thread (and its memory) per waiting object.
+    pub rsa_slots: Arc<tokio::sync::Semaphore>,
+    /// The Secrets we wrote, as the watch delivered them; `None`: read each with a GET.
+    pub owned: Option<OwnedSecrets>,
+}
+
+impl Context {
+    /// One RSA slot per CPU.
+    pub fn rsa_slots() -> Arc<tokio::sync::Semaphore> {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(cpus))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +73,11 @@ async fn unseal_and_write(
     let job_sealed = Arc::clone(sealed);
     let threads = ctx.unseal_threads;
     let job_keys = keys.clone();
+    let slot = ctx
+        .rsa_slots
+        .acquire()
+        .await
+        .map_err(|e| ReconcileError::Interrupted(e.to_string()))?;
     // RSA work is CPU-bound: keep it off the async workers.
     let unsealed = tokio::task::spawn_blocking(move || {
         let refs: Vec<&sealing::PrivateKey> = job_keys.iter().map(|k| &k.private).collect();
@@ -66,6 +85,7 @@ async fn unseal_and_write(
     })
     .await
     .map_err(|e| ReconcileError::Interrupted(e.to_string()))?;
+    drop(slot);
     let unsealed = match unsealed {
         Ok(u) => u,
         Err(e) => {
@@ -113,57 +133,91 @@ pub async fn reconcile(
         .ok_or(ReconcileError::Unnamed)?;
     ctx.metrics.unseal_requests.inc();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let existing = match api.get_opt(&name).await {
-        Ok(existing) => existing,
-        Err(e) => {
-            ctx.metrics.error("fetch", &namespace);
-            return Err(e.into());
+    // The watch's copy first; a GET only when the values are needed (patch mode, immutable
+    // Secrets) or the copy proved stale (a write conflict).
+    let mut cached = match &ctx.owned {
+        Some(owned) => {
+            owned.ready().await;
+            Some(owned.get(&namespace, &name)).filter(|o| o.as_ref().is_none_or(|o| o.complete))
         }
+        None => None,
     };
-    let plan = desired::plan(&sealed, existing.as_ref(), &ctx.keys);
-    let (outcome, wrote) = match plan {
-        Plan::UpToDate => {
-            ctx.metrics.skipped_unchanged.inc();
-            (Outcome::Synced, false)
-        }
-        Plan::Refuse(message) => (
-            Outcome::Failed {
-                reason: FailReason::Unmanaged,
-                message,
-            },
-            false,
-        ),
-        Plan::Unseal(mode) => {
-            match unseal_and_write(&sealed, existing.as_ref(), mode, &api, &ctx).await {
-                Ok(outcome) => (outcome, true),
-                Err(ReconcileError::Kube(e)) => {
-                    ctx.metrics.error("update", &namespace);
-                    report(
-                        &sealed,
-                        &ctx,
-                        &Outcome::Failed {
-                            reason: FailReason::UpdateFailed,
-                            message: e.to_string(),
-                        },
-                        true,
-                    )
-                    .await;
-                    return Err(ReconcileError::Kube(e));
-                }
-                Err(e) => return Err(e),
+    loop {
+        let from_cache = cached.is_some();
+        let (existing, plan) = match cached.take() {
+            Some(observed) => {
+                let plan = desired::plan_observed(
+                    &sealed,
+                    observed
+                        .as_deref()
+                        .map(|o| (&o.secret, o.data_mac.as_ref())),
+                    &ctx.keys,
+                );
+                (observed.map(|o| o.secret.clone()), plan)
             }
+            None => {
+                let existing = match api.get_opt(&name).await {
+                    Ok(existing) => existing,
+                    Err(e) => {
+                        ctx.metrics.error("fetch", &namespace);
+                        return Err(e.into());
+                    }
+                };
+                let plan = desired::plan(&sealed, existing.as_ref(), &ctx.keys);
+                (existing, plan)
+            }
+        };
+        let (outcome, wrote) = match plan {
+            Plan::UpToDate => {
+                ctx.metrics.skipped_unchanged.inc();
+                (Outcome::Synced, false)
+            }
+            Plan::Refuse(message) => (
+                Outcome::Failed {
+                    reason: FailReason::Unmanaged,
+                    message,
+                },
+                false,
+            ),
+            Plan::Unseal(mode) => {
+                match unseal_and_write(&sealed, existing.as_ref(), mode, &api, &ctx).await {
+                    Ok(outcome) => (outcome, true),
+                    // The watch had not delivered the Secret's last version (or it is someone
+                    // else's): decide again from the API server's copy.
+                    Err(ReconcileError::Kube(kube::Error::Api(e)))
+                        if from_cache && e.code == 409 =>
+                    {
+                        continue;
+                    }
+                    Err(ReconcileError::Kube(e)) => {
+                        ctx.metrics.error("update", &namespace);
+                        report(
+                            &sealed,
+                            &ctx,
+                            &Outcome::Failed {
+                                reason: FailReason::UpdateFailed,
+                                message: e.to_string(),
+                            },
+                            true,
+                        )
+                        .await;
+                        return Err(ReconcileError::Kube(e));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if let Outcome::Failed { reason, .. } = &outcome {
+            ctx.metrics.error(reason.metric_label(), &namespace);
         }
-    };
-    if let Outcome::Failed { reason, .. } = &outcome {
-        ctx.metrics.error(reason.metric_label(), &namespace);
+        report(&sealed, &ctx, &outcome, wrote).await;
+        return Ok(match outcome {
+            Outcome::Synced => Action::await_change(),
+            Outcome::Failed { reason, .. } => reason
+                .retry_after()
+                .map_or_else(Action::await_change, Action::requeue),
+        });
     }
-    report(&sealed, &ctx, &outcome, wrote).await;
-    Ok(match outcome {
-        Outcome::Synced => Action::await_change(),
-        Outcome::Failed { reason, .. } => reason
-            .retry_after()
-            .map_or_else(Action::await_change, Action::requeue),
-    })
 }
 
 /// Status, event, condition metric and log line for one outcome.
@@ -230,6 +284,10 @@ pub fn error_policy(
     Action::requeue(Duration::from_secs(15))
 }
 
+/// Reconciles at once: enough to keep the API round trips of some overlapping the RSA work of
+/// others (itself held to one object per CPU), few enough to bound connections and memory.
+pub const RECONCILE_CONCURRENCY: u16 = 16;
+
 /// Which namespaces to watch.
 #[derive(Clone, Debug)]
 pub enum Scope {
@@ -275,10 +333,19 @@ pub async fn run(
         }
     };
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+    if let Some(owned) = &ctx.owned {
+        owned.restart();
+    }
+    // The cache's watches last as long as this reconciler (one leadership term).
+    let mut cache_watches = Vec::new();
     let controllers = apis.into_iter().map(|(sealed_api, secret_api)| {
         let key_ticks = ticks(tick_tx.subscribe());
+        if let Some(owned) = &ctx.owned {
+            cache_watches.push(owned.watch(secret_api.clone(), owned_config.clone()));
+        }
         Controller::new(sealed_api, sealed_config.clone())
             .owns(secret_api, owned_config.clone())
+            .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
             .reconcile_all_on(key_ticks)
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile, error_policy, Arc::clone(&ctx))
@@ -288,8 +355,9 @@ pub async fn run(
                 }
             })
     });
-    let all = futures::future::join_all(controllers);
+    let all = futures::future::join_all(controllers.collect::<Vec<_>>());
     futures::future::select(Box::pin(all), Box::pin(forward)).await;
+    drop(cache_watches);
 }
 
 /// A broadcast receiver as a stream of ticks (a lagging receiver still ticks).
