@@ -205,7 +205,10 @@ mod tests {
             .await
             .expect("in-memory API");
         let owned = OwnedSecrets::new(KeyRing::new(KeyOrder::CertNotBefore));
-        let _watch = owned.watch(Api::namespaced(client, "default"), watcher::Config::default());
+        let _watch = owned.watch(
+            Api::namespaced(client, "default"),
+            watcher::Config::default(),
+        );
         // The listing finishes before any reconcile waits, as it usually does at start.
         let listed = async {
             while owned.state.read().map_or(1, |s| s.listing) > 0 {
