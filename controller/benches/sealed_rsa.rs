@@ -134,6 +134,7 @@ async fn main() {
             unseal_threads: 2,
             rsa_slots: Context::rsa_slots(),
             owned: None,
+            status_writes: Default::default(),
         })
     };
     let api: Api<SealedSecret> = Api::namespaced(client.clone(), "default");

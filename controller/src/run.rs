@@ -440,6 +440,7 @@ pub async fn run_with(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         rsa_slots: Context::rsa_slots(),
         owned: Some(OwnedSecrets::new(ring.clone())),
+        status_writes: Default::default(),
     });
     let scope = if args.all_namespaces && args.additional_namespaces.trim().is_empty() {
         Scope::All

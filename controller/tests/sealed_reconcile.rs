@@ -86,6 +86,7 @@ async fn world(objects: Vec<SealedSecret>, secrets: Vec<Secret>) -> World {
         unseal_threads: 2,
         rsa_slots: Context::rsa_slots(),
         owned: None,
+        status_writes: Default::default(),
     });
     World {
         sealed_api: Api::namespaced(client.clone(), "default"),
@@ -577,6 +578,7 @@ async fn events_say_unsealed_or_why_not() {
         unseal_threads: 1,
         rsa_slots: Context::rsa_slots(),
         owned: None,
+        status_writes: Default::default(),
     });
     let sealed_api: Api<SealedSecret> = Api::namespaced(client.clone(), "default");
     for name in ["db", "renamed"] {
@@ -614,4 +616,27 @@ async fn events_say_unsealed_or_why_not() {
         .and_then(|e| e.note.clone())
         .unwrap_or_default();
     assert!(note.contains("no key could decrypt"), "{note}");
+}
+
+#[tokio::test]
+async fn a_stale_copy_of_the_same_version_does_not_write_the_status_again() {
+    let w = world(vec![fixture_sealed("tls-typed")], vec![]).await;
+    // The watch can hand a reconcile the version from before our own status patch.
+    let stale = sealed_api_get(&w, "web", "site-tls").await;
+    reconcile(Arc::new(stale.clone()), Arc::clone(&w.ctx))
+        .await
+        .unwrap();
+    let after_first = sealed_api_get(&w, "web", "site-tls").await;
+    assert!(
+        after_first.status.is_some(),
+        "the first reconcile writes the status"
+    );
+    reconcile(Arc::new(stale), Arc::clone(&w.ctx))
+        .await
+        .unwrap();
+    let after_second = sealed_api_get(&w, "web", "site-tls").await;
+    assert_eq!(
+        after_second.metadata.resource_version, after_first.metadata.resource_version,
+        "no second status write"
+    );
 }

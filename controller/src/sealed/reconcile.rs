@@ -1,9 +1,10 @@
 //! The SealedSecret reconciler: thin Kubernetes I/O around the decisions in `desired`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crds::SealedSecret;
+use crds::{SealedSecret, SealedSecretStatus};
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
@@ -32,6 +33,51 @@ pub struct Context {
     pub rsa_slots: Arc<tokio::sync::Semaphore>,
     /// The Secrets we wrote, as the watch delivered them; `None`: read each with a GET.
     pub owned: Option<OwnedSecrets>,
+    /// The status last written for each SealedSecret, and the version it was decided from.
+    pub status_writes: StatusWrites,
+}
+
+/// Status writes already made: a reconcile that sees the same version of a SealedSecret again
+/// (the watch has not yet delivered our own status patch) would write the same status twice.
+#[derive(Default)]
+pub struct StatusWrites(std::sync::Mutex<HashMap<(String, String), (String, SealedSecretStatus)>>);
+
+/// Forgotten all at once beyond this many objects: a forgotten entry costs one redundant write.
+const MAX_STATUS_WRITES: usize = 100_000;
+
+impl StatusWrites {
+    /// Whether `status` was already written for this version of the object.
+    fn already_written(
+        &self,
+        key: &(String, String),
+        version: &str,
+        status: &SealedSecretStatus,
+    ) -> bool {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(key)
+            .is_some_and(|(v, s)| v == version && same_status(s, status))
+    }
+
+    fn record(&self, key: (String, String), version: String, status: SealedSecretStatus) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_STATUS_WRITES {
+            seen.clear();
+        }
+        seen.insert(key, (version, status));
+    }
+}
+
+/// Equal but for the times of its conditions.
+fn same_status(a: &SealedSecretStatus, b: &SealedSecretStatus) -> bool {
+    let strip = |s: &SealedSecretStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_update_time = None;
+            c.last_transition_time = None;
+        }
+        s
+    };
+    strip(a) == strip(b)
 }
 
 impl Context {
@@ -267,10 +313,18 @@ async fn report(sealed: &SealedSecret, ctx: &Context, outcome: &Outcome, wrote: 
     if ctx.update_status
         && let Some(status) = desired::next_status(sealed, outcome, &report::now_rfc3339())
     {
+        let key = (namespace.clone(), name.clone());
+        let version = sealed.resource_version().unwrap_or_default();
+        if ctx.status_writes.already_written(&key, &version, &status) {
+            return;
+        }
         let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        if let Err(e) = report::patch_status(&api, &name, &status).await {
-            ctx.metrics.error("status", &namespace);
-            tracing::warn!(%namespace, %name, error = %e, "cannot update status");
+        match report::patch_status(&api, &name, &status).await {
+            Ok(_) => ctx.status_writes.record(key, version, status),
+            Err(e) => {
+                ctx.metrics.error("status", &namespace);
+                tracing::warn!(%namespace, %name, error = %e, "cannot update status");
+            }
         }
     }
 }
