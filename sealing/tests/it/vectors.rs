@@ -1,6 +1,5 @@
 //! The shared cross-implementation vectors: values sealed by three other implementations must
 //! open, the negative ones must not, and whole SealedSecrets unseal to the expected Secrets.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 

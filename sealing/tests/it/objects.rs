@@ -1,6 +1,5 @@
 //! Whole objects: SealedSecrets made by other implementations unseal to the expected Secrets,
 //! and what we seal opens with an independent reference implementation.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -1,5 +1,4 @@
 //! Key material: the formats users and the controller keep keys in, and new keys like Bitnami's.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
