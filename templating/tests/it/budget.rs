@@ -1,6 +1,5 @@
 //! Issue 8 item 2: tenant templates run within a budget. Each case used to abort, panic or
 //! grow without bound; now it fails that one template with an error naming the limit.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 

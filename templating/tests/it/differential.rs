@@ -3,7 +3,6 @@
 //! installs). Outputs must match byte for byte; errors match as a class (both fail).
 //!
 //! Without `go` on PATH the test is skipped, loudly.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

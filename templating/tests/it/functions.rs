@@ -1,6 +1,5 @@
 //! The Sprig and ESO functions, against the outputs Sprig's and ESO's documentation give and,
 //! for PEM material, against the openssl CLI.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
