@@ -6,7 +6,7 @@
 //! release build; both sides use the same build, so the ratio holds).
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/tree/mod.rs"]
+#[path = "../tests/it/tree.rs"]
 mod tree;
 
 use std::path::Path;

@@ -1,8 +1,7 @@
 //! Encrypted key backups (`--backup-keys`) against the Go `age` CLI: what we write, `age -d`
 //! opens; what `age` encrypts, our recovery path opens; a wrong identity is a clear error.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

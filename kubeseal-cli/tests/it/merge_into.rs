@@ -1,7 +1,6 @@
 //! `kubeseal --merge-into FILE`: the file is edited in place, only the merged values change.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

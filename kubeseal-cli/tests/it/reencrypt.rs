@@ -1,10 +1,9 @@
 //! `kubeseal --re-encrypt PATH...` over a generated tree, through the controller's real
 //! /v1/rotate (rate limit included) and offline from a key backup: only the sealed values change,
 //! they open with the new key to the same plaintext, failed files stay as they were.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-mod tree;
+use crate::common;
+use crate::tree;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,4 @@
 //! Helpers shared by the CLI tests: running the binary and the shared key fixtures.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

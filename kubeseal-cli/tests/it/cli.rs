@@ -1,7 +1,6 @@
 //! `kubeseal` as a user runs it, offline: sealing, raw values, merging, recovery, errors.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,9 +1,8 @@
 //! `--fetch-cert`, sealing without `--cert`, `--validate` and `--re-encrypt` against a local
 //! HTTP server that answers like the Kubernetes API server's service proxy in front of the
 //! controller.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
