@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The benchmark binary runs end to end on a tiny application.
 
 use std::process::Command;

@@ -1,33 +1,9 @@
-#![allow(clippy::unwrap_used)]
 //! The shared SOPS+age vectors: every positive file decrypts to sops' output, every negative
 //! file fails with the right error and without plaintext.
 
-use std::path::{Path, PathBuf};
+use sops_plugin::{Error, Format, decrypt};
 
-use sops_plugin::{Error, Format, Keyring, decrypt};
-
-fn fx(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/sops-age")
-        .join(rel)
-}
-
-fn keyring(file: &str) -> Keyring {
-    let mut k = Keyring::new();
-    let text = std::fs::read_to_string(fx(file)).unwrap();
-    k.add_text(&text, file).unwrap();
-    k
-}
-
-fn format_of(name: &str) -> Format {
-    match name {
-        "yaml" => Format::Yaml,
-        "json" => Format::Json,
-        "dotenv" => Format::Dotenv,
-        "ini" => Format::Ini,
-        _ => Format::Binary,
-    }
-}
+use crate::common::{format_of, fx, keyring};
 
 fn manifest() -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(fx("manifest.json")).unwrap();

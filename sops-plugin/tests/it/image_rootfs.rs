@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The sidecar image works without a base image: deploy/images/build-rootfs.sh assembles the root
 //! deploy/images/sops-plugin.Dockerfile copies into `FROM scratch` (the plugin, a kustomize, the
 //! CA bundle, Argo CD's user 999), and in it, under chroot as 999 with the sidecar's environment
@@ -11,7 +10,7 @@
 //! missing. helm (`--enable-helm`) is not tested here.
 //! Needs root for chroot (as CI and containers have); prints a clear skip otherwise.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

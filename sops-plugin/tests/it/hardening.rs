@@ -1,9 +1,8 @@
-#![allow(clippy::unwrap_used)]
 //! Hostile repositories and Application settings (issue 8): `generate` never prints the
 //! plugin's keys, never reads outside the checkout, leaves no plaintext behind when stopped,
 //! keeps `--seal`'s promise on its output, and bounds what file text can make it do.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

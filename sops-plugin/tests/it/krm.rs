@@ -1,7 +1,6 @@
-#![allow(clippy::unwrap_used)]
 //! The KSOPS-style KRM exec function: ResourceList in, generated resources out.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

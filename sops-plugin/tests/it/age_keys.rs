@@ -1,7 +1,6 @@
-#![allow(clippy::unwrap_used)]
 //! age interop with the Go `age` CLI (Debian package `age`), SSH keys, identity discovery.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, dead_code)]
 //! Helpers shared by the integration tests: fixtures, the real sops binary, our binary.
 
 use std::path::{Path, PathBuf};

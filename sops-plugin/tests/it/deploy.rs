@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! The Argo CD manifests in deploy/argocd parse and point at commands this binary has.
 
 use std::path::Path;

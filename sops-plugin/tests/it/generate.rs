@@ -1,8 +1,7 @@
-#![allow(clippy::unwrap_used)]
 //! `generate` (Argo CD CMP): plain manifests pass through, SOPS files are decrypted, a
 //! kustomization is rendered after decryption, failures name the file and leak nothing.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,6 @@
-#![allow(clippy::unwrap_used)]
 //! Round trips against the real Go sops, both ways, on all five formats.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
