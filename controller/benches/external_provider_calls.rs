@@ -7,7 +7,7 @@
 //! provider client per reconcile, which is what ESO does.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/external_common/mod.rs"]
+#[path = "../tests/it/external_common.rs"]
 mod external_common;
 
 use std::sync::Arc;

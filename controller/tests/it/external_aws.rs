@@ -272,7 +272,11 @@ async fn endpoint_from_standard_environment() {
     // re-run this test binary with the variable set instead.
     for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"] {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "child_reads_through_env_endpoint"])
+            .args([
+                "--ignored",
+                "--exact",
+                "external_aws::child_reads_through_env_endpoint",
+            ])
             .env(var, &moto.endpoint)
             .env_remove("AWS_ENDPOINT_URL")
             .env(var, &moto.endpoint)
