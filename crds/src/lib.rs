@@ -2,6 +2,13 @@
 //!
 //! Field names, groups and versions are those of the tools we replace, so that existing
 //! manifests apply unchanged.
+//!
+//! Modules:
+//! - `sealed_secret`: `bitnami.com/v1alpha1` SealedSecret.
+//! - `external_secrets`: `external-secrets.io/v1` ExternalSecret, SecretStore, ClusterSecretStore.
+//! - `structural`: the schema rules the API server and kubectl enforce, checked offline.
+//!
+//! The `crdgen` binary writes the CRD YAML committed in `crds/yaml/`.
 
 pub mod external_secrets;
 pub mod sealed_secret;

@@ -2,6 +2,17 @@
 //!
 //! The format layer (`stores`, `tree`, `cipher`, `metadata`) works on bytes the caller hands
 //! in; only [`keys::Keyring::discover`] reads key files or runs a key command, on request.
+//!
+//! Modules:
+//! - `stores`: the five file formats (YAML, JSON, dotenv, INI, binary) into `value` trees and back.
+//! - `value`: the format-neutral tree; `tree`: encrypted leaves, key-path AAD and the MAC.
+//! - `cipher`: one `ENC[AES256_GCM,...]` value; `metadata`: the `sops` block.
+//! - `keys`: age master keys and identity discovery; `shamir`: key groups.
+//! - `config`: `.sops.yaml` creation rules; `gonum`: Go's number formatting (a leaf).
+//! - `generate`: the Argo CD plugin's render of an application; `krm`: the KSOPS-style KRM
+//!   function; `seal`: re-sealing rendered Secrets as SealedSecrets.
+//! - `scratch`: the private directory a render decrypts into; `leak`: last checks on output.
+//! - `error`: the library's errors.
 
 pub mod cipher;
 pub mod config;

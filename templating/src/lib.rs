@@ -8,6 +8,13 @@
 //!
 //! Templates come from tenants, so every run has a budget ([`Limits`]) and errors name keys,
 //! functions and limits, never values: they end up in status conditions.
+//!
+//! Modules, in the order a template runs through them:
+//! - `lex`, `parse`: text to tree, with Go's parse-time checks.
+//! - `exec`: walking the tree against the data, within the budget.
+//! - `value`: the values a template sees (Go's types as ESO passes them).
+//! - `funcs`: the function table (Go builtins, Sprig, ESO), each call charged to the budget.
+//! - `gofmt`: Go's `fmt` printing; `json`: Go's encoding/json and ESO's YAML helpers.
 
 use std::collections::BTreeMap;
 
