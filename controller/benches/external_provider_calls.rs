@@ -120,7 +120,7 @@ fn row(name: &str, es: usize, keys: usize, c: &Cycle) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let moto = external_common::Moto::start();
-    let seed = moto.client().await;
+    let seed = external_common::sdk_client(&moto).await;
     for i in 0..AWS_SECRETS {
         seed.create_secret()
             .name(format!("app/secret-{i}"))

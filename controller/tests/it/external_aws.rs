@@ -15,7 +15,7 @@ use controller::external::provider::{
     CallRecorder, FindQuery, ProviderError, SecretProvider, ValueRef,
 };
 use crds::external_secrets::AwsProvider as AwsSpec;
-use external_common::{Moto, Stub};
+use external_common::{Moto, Stub, sdk_client};
 use zeroize::Zeroizing;
 
 fn spec() -> AwsSpec {
@@ -58,7 +58,7 @@ fn text(v: &[u8]) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_manager_against_moto() {
     let moto = Moto::start();
-    let seed = moto.client().await;
+    let seed = sdk_client(&moto).await;
     let metrics = Metrics::default();
     let p = provider(&moto.endpoint, &metrics, 1).await;
 
@@ -260,7 +260,7 @@ async fn child_reads_through_env_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_from_standard_environment() {
     let moto = Moto::start();
-    moto.client()
+    sdk_client(&moto)
         .await
         .create_secret()
         .name("env/secret")
@@ -296,7 +296,7 @@ async fn irsa_web_identity_credentials_through_sts() {
     use controller::external::provider::aws::{AwsCredentialSource, TokenSource};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let moto = Moto::start();
-    moto.client()
+    sdk_client(&moto)
         .await
         .create_secret()
         .name("irsa/secret")

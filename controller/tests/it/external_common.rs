@@ -1,94 +1,21 @@
-//! Shared helpers of the ExternalSecret integration tests: the moto server (AWS Secrets
-//! Manager emulator) started on a free loopback port and killed on drop.
+//! Shared helpers of the ExternalSecret integration tests: moto (the AWS Secrets Manager
+//! emulator, launched by `e2e_tests::moto`) with an SDK client to seed it, and a canned-answer
+//! HTTP stub.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+pub use e2e_tests::moto::Moto;
 
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER_BIN") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("PEERS_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/gitops-secrets/peers")
-        });
-    home.join("venv/bin/moto_server")
-}
-
-impl Moto {
-    /// Starts moto on 127.0.0.1 with a port it picks; panics with the install hint if missing.
-    pub fn start() -> Moto {
-        let bin = moto_bin();
-        assert!(
-            bin.exists(),
-            "moto_server not found at {} (set MOTO_SERVER_BIN): run scripts/install-peers.sh",
-            bin.display()
-        );
-        let mut child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn moto_server");
-        let (tx, rx) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
-                        let port: String =
-                            rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                        let _ = tx.send(port);
-                    }
-                }
-            });
-        }
-        let port = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("moto_server did not print its port");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let moto = Moto { child, endpoint };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not answer");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
-    /// An SDK client for seeding test data.
-    pub async fn client(&self) -> aws_sdk_secretsmanager::Client {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .endpoint_url(&self.endpoint)
-            .load()
-            .await;
-        aws_sdk_secretsmanager::Client::new(&conf)
-    }
+/// An AWS SDK client on `moto` (region us-east-1, dummy credentials) for seeding test data.
+pub async fn sdk_client(moto: &Moto) -> aws_sdk_secretsmanager::Client {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(&moto.endpoint)
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&conf)
 }
 
 /// A tiny HTTP server answering every request with one canned response; counts requests.

@@ -186,7 +186,7 @@ async fn template_from_config_map_example_from_the_docs_syncs() {
 
 /// moto's Secrets Manager client in the docs store's region (eu-central-1).
 async fn moto_in_store_region(moto: &Moto) -> aws_sdk_secretsmanager::Client {
-    let seed = moto.client().await;
+    let seed = external_common::sdk_client(moto).await;
     aws_sdk_secretsmanager::Client::from_conf(
         seed.config()
             .to_builder()
