@@ -81,6 +81,44 @@ fn context_with(
     Context::new(client, metrics, settings, recorder)
 }
 
+/// The APIs of the namespaced kinds: one namespace's with `--namespace`, else every namespace's.
+fn scoped_apis(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> (Api<ExternalSecret>, Api<Secret>, Api<SecretStore>) {
+    match namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    }
+}
+
+/// The ExternalSecrets among `all` whose `secretStoreRef` names the store `kind`/`name` (in
+/// namespace `ns` for a SecretStore; an empty kind means SecretStore).
+fn users_of_store(
+    all: &[Arc<ExternalSecret>],
+    kind: &str,
+    ns: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<ExternalSecret>> {
+    all.iter()
+        .filter(|es| {
+            let r = &es.spec.secret_store_ref;
+            let kind_ok = r.kind == kind || (kind == "SecretStore" && r.kind.is_empty());
+            let ns_ok = ns.is_none() || es.metadata.namespace.as_deref() == ns;
+            kind_ok && ns_ok && r.name == name
+        })
+        .map(|es| ObjectRef::from_obj(&**es))
+        .collect()
+}
+
 /// Runs the ExternalSecret, SecretStore and ClusterSecretStore reconcilers until `shutdown`
 /// completes. With `--enable-external-secrets=false` it only waits for `shutdown`.
 pub async fn run(
@@ -98,19 +136,7 @@ pub async fn run(
     let grace = settings.shutdown_grace;
     let shutdown = shutdown.boxed().shared();
 
-    let (es_api, secret_api, ss_api): (Api<ExternalSecret>, Api<Secret>, Api<SecretStore>) =
-        match &settings.namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            ),
-        };
+    let (es_api, secret_api, ss_api) = scoped_apis(&client, settings.namespace.as_deref());
     let css_api: Api<ClusterSecretStore> = Api::all(client.clone());
     // The store-status reconcilers' watches also serve every ExternalSecret's store lookup.
     let ss_controller = Controller::new(ss_api.clone(), watcher::Config::default());
@@ -127,17 +153,7 @@ pub async fn run(
     let es_store = es_controller.store();
     // A changed store re-reconciles the ExternalSecrets that use it.
     let by_store = move |kind: &'static str, ns: Option<String>, name: String| {
-        es_store
-            .state()
-            .into_iter()
-            .filter(|es| {
-                let r = &es.spec.secret_store_ref;
-                let kind_ok = r.kind == kind || (kind == "SecretStore" && r.kind.is_empty());
-                let ns_ok = ns.is_none() || es.metadata.namespace == ns;
-                kind_ok && ns_ok && r.name == name
-            })
-            .map(|es| ObjectRef::from_obj(&*es))
-            .collect::<Vec<_>>()
+        users_of_store(&es_store.state(), kind, ns.as_deref(), &name)
     };
     let by_store_css = by_store.clone();
     let es_loop = es_controller
@@ -203,4 +219,40 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(ns: &str, name: &str, kind: &str, store: &str) -> Arc<ExternalSecret> {
+        let mut es = ExternalSecret::new(name, Default::default());
+        es.metadata.namespace = Some(ns.into());
+        es.spec.secret_store_ref.kind = kind.into();
+        es.spec.secret_store_ref.name = store.into();
+        Arc::new(es)
+    }
+
+    #[test]
+    fn a_changed_store_wakes_exactly_the_external_secrets_that_name_it() {
+        let all = [
+            es("a", "implicit-kind", "", "vault"),
+            es("a", "explicit", "SecretStore", "vault"),
+            es("b", "other-namespace", "SecretStore", "vault"),
+            es("a", "cluster", "ClusterSecretStore", "vault"),
+            es("b", "cluster-b", "ClusterSecretStore", "vault"),
+            es("a", "other-store", "SecretStore", "aws"),
+        ];
+        let names = |refs: Vec<ObjectRef<ExternalSecret>>| {
+            refs.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(users_of_store(&all, "SecretStore", Some("a"), "vault")),
+            ["implicit-kind", "explicit"]
+        );
+        assert_eq!(
+            names(users_of_store(&all, "ClusterSecretStore", None, "vault")),
+            ["cluster", "cluster-b"]
+        );
+    }
 }
