@@ -139,12 +139,10 @@ fn a_tree_is_re_encrypted_through_the_controllers_rotate_endpoint() {
     );
 }
 
-#[test]
-fn a_batch_refused_for_one_object_is_retried_one_by_one_and_only_its_file_fails() {
-    let cluster = start_cluster(&["key1", "key2"], 0.0, 1);
-    let repo = repo();
-    let root = repo.dir.path().join("repo");
-    let path = root.join("team-1/app-1/list.yml");
+/// Replaces one value of team-1/app-1/list.yml with one sealed (for the same object) to a key
+/// nobody holds; the file's path and its new text.
+fn seal_one_value_to_an_unknown_key(repo: &Repo) -> (PathBuf, String) {
+    let path = repo.dir.path().join("repo/team-1/app-1/list.yml");
     let text = std::fs::read_to_string(&path).unwrap();
     let victim = repo
         .ledger
@@ -156,6 +154,15 @@ fn a_batch_refused_for_one_object_is_retried_one_by_one_and_only_its_file_fails(
     let foreign = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, foreign);
     let tampered = text.replace(victim.as_str(), &foreign);
     std::fs::write(&path, &tampered).unwrap();
+    (path, tampered)
+}
+
+#[test]
+fn a_batch_refused_for_one_object_is_retried_one_by_one_and_only_its_file_fails() {
+    let cluster = start_cluster(&["key1", "key2"], 0.0, 1);
+    let repo = repo();
+    let root = repo.dir.path().join("repo");
+    let (path, tampered) = seal_one_value_to_an_unknown_key(&repo);
     std::fs::remove_file(root.join("broken.yaml")).unwrap();
 
     let mut cmd = kubeseal(repo.dir.path());
@@ -243,18 +250,7 @@ fn a_tree_is_re_encrypted_offline_from_a_key_backup_skipping_current_values() {
 fn a_file_with_a_value_no_key_opens_is_reported_and_left_untouched() {
     let repo = repo();
     let root = repo.dir.path().join("repo");
-    let path = root.join("team-1/app-1/list.yml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let victim = repo
-        .ledger
-        .keys()
-        .find(|v| text.contains(v.as_str()))
-        .unwrap();
-    let label = &repo.ledger[victim].0;
-    let foreign = sealing::seal_value(key("unrelated").public_key(), label, b"x").unwrap();
-    let foreign = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, foreign);
-    let tampered = text.replace(victim.as_str(), &foreign);
-    std::fs::write(&path, &tampered).unwrap();
+    let (path, tampered) = seal_one_value_to_an_unknown_key(&repo);
 
     let mut cmd = kubeseal(repo.dir.path());
     cmd.args(["--re-encrypt", "--recovery-private-key"])
