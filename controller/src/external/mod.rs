@@ -134,20 +134,11 @@ pub async fn run(
     }
     let store_interval = settings.store_requeue_interval;
     let grace = settings.shutdown_grace;
+    let ctx = Arc::new(context_with(client.clone(), &settings, metrics, true));
     let shutdown = shutdown.boxed().shared();
 
     let (es_api, secret_api, ss_api) = scoped_apis(&client, settings.namespace.as_deref());
     let css_api: Api<ClusterSecretStore> = Api::all(client.clone());
-    // The store-status reconcilers' watches also serve every ExternalSecret's store lookup.
-    let ss_controller = Controller::new(ss_api.clone(), watcher::Config::default());
-    let css_controller = Controller::new(css_api.clone(), watcher::Config::default());
-    let watched = stores::WatchedStores {
-        namespaced: ss_controller.store(),
-        cluster: css_controller.store(),
-    };
-    let ctx = Arc::new(
-        context_with(client.clone(), &settings, metrics, true).with_watched_stores(watched),
-    );
 
     let es_controller = Controller::new(es_api, watcher::Config::default());
     let es_store = es_controller.store();
@@ -188,7 +179,7 @@ pub async fn run(
         .run(reconciler::reconcile, reconciler::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let ss_loop = ss_controller
+    let ss_loop = Controller::new(ss_api, watcher::Config::default())
         .graceful_shutdown_on(shutdown.clone())
         .run(
             move |s, c| store_status::reconcile_secret_store(s, c, store_interval),
@@ -196,7 +187,7 @@ pub async fn run(
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
-    let css_loop = css_controller
+    let css_loop = Controller::new(css_api, watcher::Config::default())
         .graceful_shutdown_on(shutdown.clone())
         .run(
             move |s, c| store_status::reconcile_cluster_store(s, c, store_interval),

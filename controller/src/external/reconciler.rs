@@ -52,18 +52,9 @@ pub struct Context {
     /// Consecutive failures per object, with the time of the last attempt and the resource
     /// version it was made for: gates retries to the backoff even when watch events arrive.
     failures: Mutex<HashMap<String, Failure>>,
-    /// The stores' watches, when the controller runs them (tests without watches GET).
-    pub watched_stores: Option<stores::WatchedStores>,
 }
 
 impl Context {
-    /// Looks stores up in these watches instead of GETting them.
-    #[must_use]
-    pub fn with_watched_stores(mut self, watched: stores::WatchedStores) -> Self {
-        self.watched_stores = Some(watched);
-        self
-    }
-
     pub fn new(
         client: kube::Client,
         metrics: Metrics,
@@ -80,7 +71,6 @@ impl Context {
             recorder,
             template: settings.template.clone(),
             failures: Mutex::new(HashMap::new()),
-            watched_stores: None,
         }
     }
 
@@ -189,7 +179,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Ok(Gate::Sync(schedule)) => schedule,
         Err(rejected) => return attempt.fail(rejected.interval, rejected.error.into()).await,
     };
-    let store = match stores::resolve_store(&ctx.client, ctx.watched_stores.as_ref(), &es).await {
+    let store = match stores::resolve_store(&ctx.client, &es).await {
         Ok(store) => store,
         Err(e) => return attempt.fail(schedule.interval, e.into()).await,
     };

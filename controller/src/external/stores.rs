@@ -8,10 +8,7 @@ use crds::external_secrets::{
     SecretStore, SecretStoreProvider, StoreSpec, VaultProvider as VaultSpec,
 };
 use k8s_openapi::api::core::v1::Namespace;
-use std::sync::Arc;
-
 use kube::Api;
-use kube::runtime::reflector::{self, ObjectRef};
 
 use super::provider::ProviderError;
 
@@ -117,49 +114,17 @@ impl<'a> SelectedProvider<'a> {
     }
 }
 
-/// The stores as the store-status reconcilers' watches hold them, so that a reconcile looks its
-/// store up there instead of a GET to the API server each time.
-#[derive(Clone)]
-pub struct WatchedStores {
-    pub namespaced: reflector::Store<SecretStore>,
-    pub cluster: reflector::Store<ClusterSecretStore>,
-}
-
-/// The store `r` from the watch when there is one that has listed, else from the API server.
-async fn lookup<K>(
-    watched: Option<&reflector::Store<K>>,
-    api: &Api<K>,
-    r: ObjectRef<K>,
-) -> Result<Option<Arc<K>>, kube::Error>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    // A watch that has not listed yet knows nothing: absence would be a false NotFound.
-    if let Some(store) = watched
-        && store.wait_until_ready().await.is_ok()
-    {
-        return Ok(store.get(&r));
-    }
-    Ok(api.get_opt(&r.name).await?.map(Arc::new))
-}
-
 /// Looks up the store an ExternalSecret refers to and checks that its namespace may use it.
 pub async fn resolve_store(
     client: &kube::Client,
-    watched: Option<&WatchedStores>,
     es: &ExternalSecret,
 ) -> Result<ResolvedStore, StoreError> {
     let ns = es.metadata.namespace.clone().unwrap_or_default();
     let r = &es.spec.secret_store_ref;
     if r.kind == "ClusterSecretStore" {
         let api: Api<ClusterSecretStore> = Api::all(client.clone());
-        let store = lookup(watched.map(|w| &w.cluster), &api, ObjectRef::new(&r.name))
+        let store = api
+            .get_opt(&r.name)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 kind: r.kind.clone(),
@@ -172,27 +137,24 @@ pub async fn resolve_store(
             name: r.name.clone(),
             secrets_namespace: ns,
             cluster: true,
-            spec: store.spec.store.clone(),
+            spec: store.spec.store,
         })
     } else if r.kind == "SecretStore" || r.kind.is_empty() {
         let api: Api<SecretStore> = Api::namespaced(client.clone(), &ns);
-        let store = lookup(
-            watched.map(|w| &w.namespaced),
-            &api,
-            ObjectRef::new(&r.name).within(&ns),
-        )
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            kind: "SecretStore".into(),
-            name: r.name.clone(),
-        })?;
+        let store = api
+            .get_opt(&r.name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "SecretStore".into(),
+                name: r.name.clone(),
+            })?;
         Ok(ResolvedStore {
             id: format!("SecretStore/{ns}/{}", r.name),
             kind: "SecretStore".into(),
             name: r.name.clone(),
             secrets_namespace: ns,
             cluster: false,
-            spec: store.spec.store.clone(),
+            spec: store.spec.store,
         })
     } else {
         Err(StoreError::Invalid(format!(

@@ -126,15 +126,31 @@ async fn kubeseal_through_the_service_proxy_and_key_backups_from_the_cluster() {
     }
 
     let host = host_address();
-    let mut builder = cluster.controller(&ns);
+    // No renewal: the fixture keys are older than the default 30 days, and a key made at start
+    // would change the certificate under the test's feet.
+    let mut builder = cluster.controller(&ns).arg("--key-renew-period=0");
     if let Some(host) = host {
         builder = builder.listen_on(host);
     }
     let mut controller = builder.start();
     controller.ready().await;
-    let served = eventually("the controller's certificate", ACT, || {
-        controller.get("/v1/cert.pem")
-    })
+    // The newest of the two keys, once the controller has loaded both.
+    let der = |pem: &str| {
+        sealing::Certificate::from_pem(pem)
+            .map(|c| c.der().to_vec())
+            .ok()
+    };
+    let newest = der(&fixture("key2.crt"));
+    let served = eventually(
+        "the controller to serve key2's certificate",
+        ACT,
+        || async {
+            controller
+                .get("/v1/cert.pem")
+                .await
+                .filter(|cert| der(cert) == newest)
+        },
+    )
     .await;
 
     let tree = home.path().join("repo");
