@@ -336,6 +336,76 @@ pub async fn run(args: RunArgs) -> Result<()> {
     run_with(args, client, shutdown_signal()).await
 }
 
+/// Which namespaces the SealedSecret reconciler watches: all, or the controller's own plus
+/// `--additional-namespaces` (Bitnami's rule: additional namespaces imply not all).
+pub fn sealed_scope(all_namespaces: bool, additional: &str, own_namespace: &str) -> Scope {
+    if all_namespaces && additional.trim().is_empty() {
+        return Scope::All;
+    }
+    let mut namespaces = vec![own_namespace.to_string()];
+    namespaces.extend(
+        additional
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+    );
+    Scope::Namespaces(namespaces)
+}
+
+/// Binds every planned listener and serves it until `stopped` completes.
+async fn start_listeners<F, Fut>(
+    plan: Vec<(SocketAddr, Roles)>,
+    http_state: &HttpState,
+    stopped: F,
+) -> Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut servers = Vec::new();
+    for (bind, roles) in plan {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        tracing::info!(%bind, api = roles.api, metrics = roles.metrics, "HTTP listening");
+        // Every listener gets the hardened server (bounded heads, connections and slow clients).
+        servers.push(tokio::spawn(http::serve(
+            listener,
+            listener_router(roles, http_state),
+            stopped(),
+        )));
+    }
+    Ok(servers)
+}
+
+/// The SealedSecret reconciler's context: events as Bitnami's reporter, the owned-Secret cache.
+fn sealed_context(
+    args: &RunArgs,
+    client: &kube::Client,
+    ring: &KeyRing,
+    metrics: SealedMetrics,
+    identity: &str,
+) -> Context {
+    let reporter = Reporter {
+        controller: "sealed-secrets".into(),
+        instance: Some(identity.to_string()),
+    };
+    Context {
+        client: client.clone(),
+        keys: ring.clone(),
+        metrics,
+        recorder: Some(Recorder::new(client.clone(), reporter)),
+        update_status: args.update_status,
+        unseal_threads: args
+            .unseal_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        rsa_slots: Context::rsa_slots(),
+        owned: Some(OwnedSecrets::new(ring.clone())),
+        status_writes: Default::default(),
+    }
+}
+
 /// Runs against `client` until `shutdown` completes.
 pub async fn run_with(
     args: RunArgs,
@@ -388,19 +458,7 @@ pub async fn run_with(
         RateLimiter::new(args.rate_limit, args.rate_limit_burst),
     )
     .with_trusted_proxies(args.trusted_proxies.clone());
-    let mut servers = Vec::new();
-    for (bind, roles) in plan {
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        tracing::info!(%bind, api = roles.api, metrics = roles.metrics, "HTTP listening");
-        // Every listener gets the hardened server (bounded heads, connections and slow clients).
-        servers.push(tokio::spawn(http::serve(
-            listener,
-            listener_router(roles, &http_state),
-            stopped(),
-        )));
-    }
+    let servers = start_listeners(plan, &http_state, stopped).await?;
 
     let identity = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -425,36 +483,18 @@ pub async fn run_with(
     if args.enable_sealed_secrets {
         tracing::info!(keys = ring.len(), "key Secrets loaded");
     }
-    let reporter = Reporter {
-        controller: "sealed-secrets".into(),
-        instance: Some(identity.clone()),
-    };
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        keys: ring.clone(),
-        metrics: sealed_metrics,
-        recorder: Some(Recorder::new(client.clone(), reporter)),
-        update_status: args.update_status,
-        unseal_threads: args
-            .unseal_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        rsa_slots: Context::rsa_slots(),
-        owned: Some(OwnedSecrets::new(ring.clone())),
-        status_writes: Default::default(),
-    });
-    let scope = if args.all_namespaces && args.additional_namespaces.trim().is_empty() {
-        Scope::All
-    } else {
-        let mut namespaces = vec![key_config.namespace.clone()];
-        namespaces.extend(
-            args.additional_namespaces
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-        );
-        Scope::Namespaces(namespaces)
-    };
+    let ctx = Arc::new(sealed_context(
+        &args,
+        &client,
+        &ring,
+        sealed_metrics,
+        &identity,
+    ));
+    let scope = sealed_scope(
+        args.all_namespaces,
+        &args.additional_namespaces,
+        &key_config.namespace,
+    );
 
     let mut leader_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     // Key renewal only sleeps between checks: stopping it needs no grace.
@@ -523,4 +563,22 @@ pub async fn run_with(
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(servers)).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn additional_namespaces_narrow_the_sealed_secret_watch_to_ours_plus_them() {
+        assert_eq!(sealed_scope(true, "", "kube-system"), Scope::All);
+        assert_eq!(
+            sealed_scope(true, "team-a, team-b", "kube-system"),
+            Scope::Namespaces(vec!["kube-system".into(), "team-a".into(), "team-b".into()])
+        );
+        assert_eq!(
+            sealed_scope(false, "", "sealed"),
+            Scope::Namespaces(vec!["sealed".into()])
+        );
+    }
 }

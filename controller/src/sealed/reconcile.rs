@@ -343,7 +343,7 @@ pub fn error_policy(
 pub const RECONCILE_CONCURRENCY: u16 = 16;
 
 /// Which namespaces to watch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     All,
     Namespaces(Vec<String>),
