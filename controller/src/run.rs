@@ -18,7 +18,6 @@ use crate::sealed::http::{self, HttpState, RateLimiter, TrustedProxies};
 use crate::sealed::keyring::{KeyOrder, KeyRing};
 use crate::sealed::keys::{self, KeyConfig};
 use crate::sealed::metrics::SealedMetrics;
-use crate::sealed::owned::OwnedSecrets;
 use crate::sealed::reconcile::{self, Context, Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -401,7 +400,9 @@ fn sealed_context(
             .unseal_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         rsa_slots: Context::rsa_slots(),
-        owned: Some(OwnedSecrets::new(ring.clone())),
+        // Off until the reconcile is triggered by the cache's own watch: with two watches, a
+        // hand edit could wake the reconcile before the cache saw it, and stay (e2e caught it).
+        owned: None,
         status_writes: Default::default(),
     }
 }
