@@ -17,6 +17,9 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 # Sprig (and its dependencies) as Go sources: the reference for the Sprig differential corpus.
 [ -d /usr/share/gocode/src/github.com/Masterminds/sprig ] || need_apt+=(golang-github-masterminds-sprig-dev)
+# `ip` finds the address the e2e kubeseal test's controller listens on (the API server's service
+# proxy refuses loopback).
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # Debian's Go reads zones from the system database (our engine bundles its own).
 [ -f /usr/share/zoneinfo/Europe/Berlin ] || need_apt+=(tzdata)
 if [ "${#need_apt[@]}" -gt 0 ]; then

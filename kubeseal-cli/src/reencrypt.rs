@@ -374,12 +374,12 @@ fn list_items(answer: &[u8], expected: usize) -> Option<Vec<crds::SealedSecret>>
 /// `/v1/rotate`), and one by one to a controller that takes only one (Bitnami's), to pin down
 /// the object a batch was refused for, and when a batch holds one object.
 fn run_controller(jobs: &mut [FileJob], bar: &indicatif::ProgressBar, args: &Args) -> Result<()> {
-    let with_values: usize = batches(jobs).iter().map(Vec::len).sum();
+    let mut queue: std::collections::VecDeque<Vec<Place>> = batches(jobs).into();
+    let with_values: usize = queue.iter().map(Vec::len).sum();
     let all: usize = jobs.iter().map(|j| j.sealed.len()).sum();
     bar.inc((all - with_values) as u64);
     block_on(async {
         let controller = Controller::connect(args).await?;
-        let mut queue: std::collections::VecDeque<Vec<Place>> = batches(jobs).into();
         let mut batching = true;
         while let Some(batch) = queue.pop_front() {
             let batch: Vec<Place> = batch

@@ -448,6 +448,11 @@ pub fn parse_one_sealed_secret(body: &[u8]) -> Result<SealedSecret, String> {
     if documents.next().is_some() {
         return Err("send one SealedSecret per request".into());
     }
+    named(sealed)
+}
+
+/// The SealedSecret, unless it has no name (it could not be opened: the name is in the label).
+fn named(sealed: SealedSecret) -> Result<SealedSecret, String> {
     if sealed.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err("the SealedSecret has no name".into());
     }
@@ -588,34 +593,35 @@ fn parse_rotate_request(body: &[u8]) -> Result<RotateRequest, Refusal> {
     let bad = |message: &str| Refusal::new(StatusCode::BAD_REQUEST, message);
     let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8 text"))?;
     check_yaml_bounds(text).map_err(|message| bad(&message))?;
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        kind: String,
-        #[serde(default)]
-        items: Vec<serde_yaml::Value>,
+    // Parsed once: the kind decides how the same tree is read.
+    let mut document: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|_| bad("the body is not a SealedSecret"))?;
+    if document.get("kind").and_then(serde_yaml::Value::as_str) != Some("List") {
+        let sealed = serde_yaml::from_value(document)
+            .map_err(|_| bad("the body is not a SealedSecret"))
+            .and_then(|sealed| named(sealed).map_err(|message| bad(&message)))?;
+        return Ok(RotateRequest::One(Box::new(sealed)));
     }
-    let envelope: Envelope =
-        serde_yaml::from_str(text).map_err(|_| bad("the body is not a SealedSecret or a List"))?;
-    if envelope.kind != "List" {
-        return parse_body(body).map(|sealed| RotateRequest::One(Box::new(sealed)));
-    }
-    if envelope.items.is_empty() || envelope.items.len() > MAX_RSA_OPERATIONS {
-        return Err(bad(&format!(
-            "a List holds 1 to {MAX_RSA_OPERATIONS} SealedSecrets"
-        )));
-    }
-    envelope
-        .items
+    let items = match document.get_mut("items").map(std::mem::take) {
+        Some(serde_yaml::Value::Sequence(items))
+            if !items.is_empty() && items.len() <= MAX_RSA_OPERATIONS =>
+        {
+            items
+        }
+        _ => {
+            return Err(bad(&format!(
+                "a List holds 1 to {MAX_RSA_OPERATIONS} SealedSecrets"
+            )));
+        }
+    };
+    items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let sealed: SealedSecret = serde_yaml::from_value(item)
-                .map_err(|_| bad(&format!("item {i} is not a SealedSecret")))?;
-            if sealed.metadata.name.as_deref().unwrap_or("").is_empty() {
-                return Err(bad(&format!("item {i}: the SealedSecret has no name")));
-            }
-            Ok(sealed)
+            serde_yaml::from_value(item)
+                .map_err(|_| format!("item {i} is not a SealedSecret"))
+                .and_then(|sealed| named(sealed).map_err(|message| format!("item {i}: {message}")))
+                .map_err(|message| bad(&message))
         })
         .collect::<Result<_, _>>()
         .map(RotateRequest::Batch)
