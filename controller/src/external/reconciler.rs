@@ -259,10 +259,21 @@ async fn sync(
         sources: &sources,
         options: &ctx.template,
     };
-    let (write, synced) =
-        plan::after_fetch(es, &owner, fetched, seen.existing.as_ref(), &templates)?;
+    let (write, synced) = off_the_async_worker(|| {
+        plan::after_fetch(es, &owner, fetched, seen.existing.as_ref(), &templates)
+    })?;
     act(&seen.secrets, write).await?;
     Ok(synced)
+}
+
+/// Runs `work` without stalling the other tasks of this async worker: templates are rendered
+/// here, and a tenant's template may spend its whole budget on bcrypt or key generation (about
+/// a second). Other runtimes (single-threaded tests) run it in place.
+fn off_the_async_worker<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// Reads the ConfigMaps and Secrets `templateFrom` names, in the ExternalSecret's namespace
