@@ -5,6 +5,7 @@
 //! Modules:
 //! - `sealed`: SealedSecrets: key ring and key manager, reconciler, HTTP endpoints.
 //! - `external`: ExternalSecrets: stores, providers (Vault, AWS), decisions, reconciler.
+//! - `owned`: the Secrets a reconciler wrote, from the watch that also wakes their owners.
 //! - `report`: what both reconcilers share when they report (events, status patch, timestamps).
 //! - `run`: flags, start-up and shutdown in the cluster; `lease`: leader election.
 //! - `offline`: the subcommands that need no cluster (make a key, check SealedSecret files).
@@ -16,6 +17,7 @@ pub mod duration;
 pub mod external;
 pub mod lease;
 pub mod offline;
+pub mod owned;
 pub mod report;
 pub mod run;
 pub mod sealed;

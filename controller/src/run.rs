@@ -18,6 +18,7 @@ use crate::sealed::http::{self, HttpState, RateLimiter, TrustedProxies};
 use crate::sealed::keyring::{KeyOrder, KeyRing};
 use crate::sealed::keys::{self, KeyConfig};
 use crate::sealed::metrics::SealedMetrics;
+use crate::sealed::owned::owned_secrets;
 use crate::sealed::reconcile::{self, Context, Scope};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -400,9 +401,7 @@ fn sealed_context(
             .unseal_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         rsa_slots: Context::rsa_slots(),
-        // Off until the reconcile is triggered by the cache's own watch: with two watches, a
-        // hand edit could wake the reconcile before the cache saw it, and stay (e2e caught it).
-        owned: None,
+        owned: Some(owned_secrets(ring.clone())),
         status_writes: Default::default(),
     }
 }

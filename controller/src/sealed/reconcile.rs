@@ -390,15 +390,15 @@ pub async fn run(
     if let Some(owned) = &ctx.owned {
         owned.restart();
     }
-    // The cache's watches last as long as this reconciler (one leadership term).
-    let mut cache_watches = Vec::new();
     let controllers = apis.into_iter().map(|(sealed_api, secret_api)| {
         let key_ticks = ticks(tick_tx.subscribe());
-        if let Some(owned) = &ctx.owned {
-            cache_watches.push(owned.watch(secret_api.clone(), owned_config.clone()));
-        }
-        Controller::new(sealed_api, sealed_config.clone())
-            .owns(secret_api, owned_config.clone())
+        let controller = Controller::new(sealed_api, sealed_config.clone());
+        // With the cache, its watch is the one that wakes owners (see `crate::owned`).
+        let controller = match &ctx.owned {
+            Some(owned) => controller.owns_stream(owned.watch(secret_api, owned_config.clone())),
+            None => controller.owns(secret_api, owned_config.clone()),
+        };
+        controller
             .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
             .reconcile_all_on(key_ticks)
             .graceful_shutdown_on(shutdown.clone())
@@ -411,7 +411,6 @@ pub async fn run(
     });
     let all = futures::future::join_all(controllers.collect::<Vec<_>>());
     futures::future::select(Box::pin(all), Box::pin(forward)).await;
-    drop(cache_watches);
 }
 
 /// A broadcast receiver as a stream of ticks (a lagging receiver still ticks).

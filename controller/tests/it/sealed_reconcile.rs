@@ -66,6 +66,11 @@ struct World {
 }
 
 async fn world(objects: Vec<SealedSecret>, secrets: Vec<Secret>) -> World {
+    world_with(objects, secrets, false).await
+}
+
+/// With `cached`, target Secrets are read from the owned-Secret watch, as the binary does.
+async fn world_with(objects: Vec<SealedSecret>, secrets: Vec<Secret>, cached: bool) -> World {
     let mut builder = ClientBuilder::new()
         .with_resource::<SealedSecret>()
         .with_status_subresource::<SealedSecret>();
@@ -84,7 +89,7 @@ async fn world(objects: Vec<SealedSecret>, secrets: Vec<Secret>) -> World {
         update_status: true,
         unseal_threads: 2,
         rsa_slots: Context::rsa_slots(),
-        owned: None,
+        owned: cached.then(|| controller::sealed::owned::owned_secrets(key_ring())),
         status_writes: Default::default(),
     });
     World {
@@ -522,7 +527,7 @@ async fn the_key_watcher_loads_active_and_legacy_keys_and_skips_compromised_ones
 /// task is aborted at the end.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_unseals_listed_sealed_secrets() {
-    let w = world(vec![canary_sealed("db", "default")], vec![]).await;
+    let w = world_with(vec![canary_sealed("db", "default")], vec![], true).await;
     let task = tokio::spawn(controller::sealed::reconcile::run(
         Arc::clone(&w.ctx),
         controller::sealed::reconcile::Scope::Namespaces(vec!["default".into()]),
