@@ -19,6 +19,7 @@ pub mod secret;
 pub mod settings;
 pub mod store_status;
 pub mod stores;
+pub mod target;
 pub mod template;
 
 use std::future::Future;
@@ -134,7 +135,10 @@ pub async fn run(
     }
     let store_interval = settings.store_requeue_interval;
     let grace = settings.shutdown_grace;
-    let ctx = Arc::new(context_with(client.clone(), &settings, metrics, true));
+    let mut ctx = context_with(client.clone(), &settings, metrics, true);
+    let targets = target::owned_targets();
+    ctx.targets = Some(targets.clone());
+    let ctx = Arc::new(ctx);
     let shutdown = shutdown.boxed().shared();
 
     let (es_api, secret_api, ss_api) = scoped_apis(&client, settings.namespace.as_deref());
@@ -147,11 +151,13 @@ pub async fn run(
         users_of_store(&es_store.state(), kind, ns.as_deref(), &name)
     };
     let by_store_css = by_store.clone();
+    // The watch that fills the target cache is the one that wakes owners (see `crate::owned`).
+    let managed = targets.watch(
+        secret_api,
+        watcher::Config::default().labels(&format!("{}=true", secret::MANAGED_LABEL)),
+    );
     let es_loop = es_controller
-        .owns(
-            secret_api,
-            watcher::Config::default().labels(&format!("{}=true", secret::MANAGED_LABEL)),
-        )
+        .owns_stream(managed)
         .watches(
             ss_api.clone(),
             watcher::Config::default(),

@@ -47,7 +47,8 @@ pub enum DecisionError {
 /// What the observe phase saw before any provider call.
 pub struct Seen<'a> {
     pub es: &'a ExternalSecret,
-    pub existing: Option<&'a Secret>,
+    /// Whether the target Secret still holds what we last wrote (`secret::target_is_valid`).
+    pub target_valid: bool,
     /// The object's `<generation>-<labels/annotations hash>` (see `secret::resource_version`).
     pub current_rv: &'a str,
     pub now: SystemTime,
@@ -116,7 +117,7 @@ pub fn gate(seen: &Seen<'_>) -> Result<Gate, Rejected> {
         synced_resource_version: status.synced_resource_version.as_deref(),
         current_resource_version: seen.current_rv,
         since_last_sync,
-        target_valid: secret::target_is_valid(es, seen.existing),
+        target_valid: seen.target_valid,
         jitter,
     });
     match decision {
@@ -639,7 +640,7 @@ mod tests {
         let seen = |e: &ExternalSecret, failing| {
             let seen = Seen {
                 es: e,
-                existing: None,
+                target_valid: false,
                 current_rv: "1-x",
                 now,
                 failing,

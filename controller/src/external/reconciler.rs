@@ -26,6 +26,7 @@ use super::schedule;
 use super::secret::{self, Owner};
 use super::settings::Settings;
 use super::stores::{self, StoreError};
+use super::target::{self, OwnedTargets};
 use super::template::{self, SourceKind};
 use crate::report::{self, Note};
 
@@ -49,6 +50,8 @@ pub struct Context {
     pub recorder: Option<Recorder>,
     /// How templates run: budget and delimiters.
     pub template: templating::Options,
+    /// The managed Secrets, as the watch delivered them; `None`: read each with a GET.
+    pub targets: Option<OwnedTargets>,
     /// Consecutive failures per object, with the time of the last attempt and the resource
     /// version it was made for: gates retries to the backoff even when watch events arrive.
     failures: Mutex<HashMap<String, Failure>>,
@@ -70,6 +73,7 @@ impl Context {
             controller_class: settings.controller_class.clone(),
             recorder,
             template: settings.template.clone(),
+            targets: None,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -169,7 +173,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     };
     let schedule = match plan::gate(&plan::Seen {
         es: &es,
-        existing: seen.existing.as_ref(),
+        target_valid: seen.target_valid,
         current_rv: &seen.current_rv,
         now,
         failing: ctx.failing(&seen.object_key, &seen.current_rv),
@@ -206,7 +210,13 @@ struct Observed {
     labels: EsLabels,
     current_rv: String,
     uid: String,
+    target_name: String,
     existing: Option<Secret>,
+    target_valid: bool,
+    /// The target as the watch delivered it (no values) when the decision is made from that
+    /// copy; `from_watch` also covers a Secret the watch has never seen.
+    copy: Option<Arc<target::Observed>>,
+    from_watch: bool,
     secrets: Api<Secret>,
 }
 
@@ -216,7 +226,33 @@ async fn observe(ctx: &Context, es: &ExternalSecret) -> Result<Observed, Error> 
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let name = es.name_any();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let existing = secrets.get_opt(&secret::target_name(es)).await?;
+    let target_name = secret::target_name(es);
+    let watched = match &ctx.targets {
+        Some(targets) if target::decidable_without_values(es) => {
+            targets.ready().await;
+            Some(targets.get(&ns, &target_name))
+        }
+        _ => None,
+    };
+    // An immutable Secret is compared value by value: read it.
+    let watched = watched.filter(|copy| {
+        copy.as_ref()
+            .is_none_or(|c| c.secret.immutable != Some(true))
+    });
+    let (existing, copy, target_valid, from_watch) = match watched {
+        Some(Some(copy)) => (
+            Some(copy.secret.clone()),
+            Some(copy.clone()),
+            copy.valid(),
+            true,
+        ),
+        Some(None) => (None, None, secret::target_is_valid(es, None), true),
+        None => {
+            let existing = secrets.get_opt(&target_name).await?;
+            let valid = secret::target_is_valid(es, existing.as_ref());
+            (existing, None, valid, false)
+        }
+    };
     Ok(Observed {
         object_key: format!("{ns}/{name}"),
         labels: EsLabels {
@@ -225,7 +261,11 @@ async fn observe(ctx: &Context, es: &ExternalSecret) -> Result<Observed, Error> 
         },
         current_rv: secret::resource_version(&es.metadata),
         uid: es.metadata.uid.clone().unwrap_or_default(),
+        target_name,
         existing,
+        target_valid,
+        copy,
+        from_watch,
         secrets,
     })
 }
@@ -259,11 +299,30 @@ async fn sync(
         sources: &sources,
         options: &ctx.template,
     };
-    let (write, synced) = off_the_async_worker(|| {
-        plan::after_fetch(es, &owner, fetched, seen.existing.as_ref(), &templates)
-    })?;
-    act(&seen.secrets, write).await?;
-    Ok(synced)
+    let decide = |fetched, existing: Option<&Secret>, copy: Option<&target::Observed>| {
+        let (write, synced) =
+            off_the_async_worker(|| plan::after_fetch(es, &owner, fetched, existing, &templates))?;
+        Ok::<_, SyncError>(match copy {
+            Some(copy) => target::settle_against_copy(write, synced, copy),
+            None => (write, synced),
+        })
+    };
+    let (write, synced) = decide(fetched, seen.existing.as_ref(), seen.copy.as_deref())?;
+    match act(&seen.secrets, write).await {
+        // The watch had not delivered the Secret's last version (or it is not one we manage):
+        // decide again from the API server's copy.
+        Err(kube::Error::Api(e)) if seen.from_watch && e.code == 409 => {
+            let existing = seen.secrets.get_opt(&seen.target_name).await?;
+            let fetched = plan::assemble(es, &answers)?;
+            let (write, synced) = decide(fetched, existing.as_ref(), None)?;
+            act(&seen.secrets, write).await?;
+            Ok(synced)
+        }
+        written => {
+            written?;
+            Ok(synced)
+        }
+    }
 }
 
 /// Runs `work` without stalling the other tasks of this async worker: templates are rendered
