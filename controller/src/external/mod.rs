@@ -30,8 +30,8 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, controller, watcher};
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::{Controller, WatchStreamExt as _, controller, watcher};
 
 pub use metrics::Metrics;
 pub use reconciler::{Context, Error};
@@ -108,7 +108,7 @@ fn users_of_store(
     kind: &str,
     ns: Option<&str>,
     name: &str,
-) -> Vec<ObjectRef<ExternalSecret>> {
+) -> Vec<reflector::ObjectRef<ExternalSecret>> {
     all.iter()
         .filter(|es| {
             let r = &es.spec.secret_store_ref;
@@ -116,7 +116,7 @@ fn users_of_store(
             let ns_ok = ns.is_none() || es.metadata.namespace.as_deref() == ns;
             kind_ok && ns_ok && r.name == name
         })
-        .map(|es| ObjectRef::from_obj(&**es))
+        .map(|es| reflector::ObjectRef::from_obj(&**es))
         .collect()
 }
 
@@ -135,14 +135,32 @@ pub async fn run(
     }
     let store_interval = settings.store_requeue_interval;
     let grace = settings.shutdown_grace;
-    let mut ctx = context_with(client.clone(), &settings, metrics, true);
-    let targets = target::owned_targets();
-    ctx.targets = Some(targets.clone());
-    let ctx = Arc::new(ctx);
     let shutdown = shutdown.boxed().shared();
-
     let (es_api, secret_api, ss_api) = scoped_apis(&client, settings.namespace.as_deref());
     let css_api: Api<ClusterSecretStore> = Api::all(client.clone());
+
+    // Each cache is filled by the watch that wakes the ExternalSecrets it concerns, so a woken
+    // reconcile finds the change that woke it (see `crate::owned`).
+    let targets = target::owned_targets();
+    let (ss_reader, ss_writer) = reflector::store();
+    let (css_reader, css_writer) = reflector::store();
+    let mut ctx = context_with(client.clone(), &settings, metrics, true);
+    ctx.targets = Some(targets.clone());
+    ctx.stores_watched = Some(stores::WatchedStores {
+        namespaced: ss_reader,
+        cluster: css_reader,
+    });
+    let ctx = Arc::new(ctx);
+    let ss_watch = reflector(
+        ss_writer,
+        watcher(ss_api.clone(), watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects();
+    let css_watch = reflector(
+        css_writer,
+        watcher(css_api.clone(), watcher::Config::default()).default_backoff(),
+    )
+    .touched_objects();
 
     let es_controller = Controller::new(es_api, watcher::Config::default());
     let es_store = es_controller.store();
@@ -151,35 +169,26 @@ pub async fn run(
         users_of_store(&es_store.state(), kind, ns.as_deref(), &name)
     };
     let by_store_css = by_store.clone();
-    // The watch that fills the target cache is the one that wakes owners (see `crate::owned`).
     let managed = targets.watch(
         secret_api,
         watcher::Config::default().labels(&format!("{}=true", secret::MANAGED_LABEL)),
     );
     let es_loop = es_controller
         .owns_stream(managed)
-        .watches(
-            ss_api.clone(),
-            watcher::Config::default(),
-            move |s: SecretStore| {
-                by_store(
-                    "SecretStore",
-                    s.metadata.namespace.clone(),
-                    s.metadata.name.clone().unwrap_or_default(),
-                )
-            },
-        )
-        .watches(
-            css_api.clone(),
-            watcher::Config::default(),
-            move |s: ClusterSecretStore| {
-                by_store_css(
-                    "ClusterSecretStore",
-                    None,
-                    s.metadata.name.clone().unwrap_or_default(),
-                )
-            },
-        )
+        .watches_stream(ss_watch, move |s: SecretStore| {
+            by_store(
+                "SecretStore",
+                s.metadata.namespace.clone(),
+                s.metadata.name.clone().unwrap_or_default(),
+            )
+        })
+        .watches_stream(css_watch, move |s: ClusterSecretStore| {
+            by_store_css(
+                "ClusterSecretStore",
+                None,
+                s.metadata.name.clone().unwrap_or_default(),
+            )
+        })
         .with_config(controller::Config::default().concurrency(settings.concurrency))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconciler::reconcile, reconciler::error_policy, ctx.clone())
@@ -240,7 +249,7 @@ mod tests {
             es("b", "cluster-b", "ClusterSecretStore", "vault"),
             es("a", "other-store", "SecretStore", "aws"),
         ];
-        let names = |refs: Vec<ObjectRef<ExternalSecret>>| {
+        let names = |refs: Vec<reflector::ObjectRef<ExternalSecret>>| {
             refs.into_iter().map(|r| r.name).collect::<Vec<_>>()
         };
         assert_eq!(

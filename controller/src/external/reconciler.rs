@@ -52,6 +52,8 @@ pub struct Context {
     pub template: templating::Options,
     /// The managed Secrets, as the watch delivered them; `None`: read each with a GET.
     pub targets: Option<OwnedTargets>,
+    /// The stores, as the controller's store watches delivered them; `None`: GET each.
+    pub stores_watched: Option<stores::WatchedStores>,
     /// Consecutive failures per object, with the time of the last attempt and the resource
     /// version it was made for: gates retries to the backoff even when watch events arrive.
     failures: Mutex<HashMap<String, Failure>>,
@@ -74,6 +76,7 @@ impl Context {
             recorder,
             template: settings.template.clone(),
             targets: None,
+            stores_watched: None,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -183,7 +186,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         Ok(Gate::Sync(schedule)) => schedule,
         Err(rejected) => return attempt.fail(rejected.interval, rejected.error.into()).await,
     };
-    let store = match stores::resolve_store(&ctx.client, &es).await {
+    let store = match stores::resolve_store(&ctx.client, ctx.stores_watched.as_ref(), &es).await {
         Ok(store) => store,
         Err(e) => return attempt.fail(schedule.interval, e.into()).await,
     };

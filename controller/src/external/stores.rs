@@ -9,6 +9,8 @@ use crds::external_secrets::{
 };
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
+use kube::runtime::reflector::{self, ObjectRef};
+use std::sync::Arc;
 
 use super::provider::ProviderError;
 
@@ -114,17 +116,47 @@ impl<'a> SelectedProvider<'a> {
     }
 }
 
+/// The stores as the ExternalSecret controller's own store watches hold them: the same watches
+/// wake the ExternalSecrets of a changed store, after the copy here is updated.
+#[derive(Clone)]
+pub struct WatchedStores {
+    pub namespaced: reflector::Store<SecretStore>,
+    pub cluster: reflector::Store<ClusterSecretStore>,
+}
+
+/// The store `r` from the watch, else from the API server: a store the watch has not delivered
+/// yet (created a moment before its ExternalSecret) is not taken for missing.
+async fn lookup<K>(
+    watched: Option<&reflector::Store<K>>,
+    api: &Api<K>,
+    r: ObjectRef<K>,
+) -> Result<Option<Arc<K>>, kube::Error>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    if let Some(found) = watched.and_then(|w| w.get(&r)) {
+        return Ok(Some(found));
+    }
+    Ok(api.get_opt(&r.name).await?.map(Arc::new))
+}
+
 /// Looks up the store an ExternalSecret refers to and checks that its namespace may use it.
 pub async fn resolve_store(
     client: &kube::Client,
+    watched: Option<&WatchedStores>,
     es: &ExternalSecret,
 ) -> Result<ResolvedStore, StoreError> {
     let ns = es.metadata.namespace.clone().unwrap_or_default();
     let r = &es.spec.secret_store_ref;
     if r.kind == "ClusterSecretStore" {
         let api: Api<ClusterSecretStore> = Api::all(client.clone());
-        let store = api
-            .get_opt(&r.name)
+        let store = lookup(watched.map(|w| &w.cluster), &api, ObjectRef::new(&r.name))
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 kind: r.kind.clone(),
@@ -137,24 +169,27 @@ pub async fn resolve_store(
             name: r.name.clone(),
             secrets_namespace: ns,
             cluster: true,
-            spec: store.spec.store,
+            spec: store.spec.store.clone(),
         })
     } else if r.kind == "SecretStore" || r.kind.is_empty() {
         let api: Api<SecretStore> = Api::namespaced(client.clone(), &ns);
-        let store = api
-            .get_opt(&r.name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "SecretStore".into(),
-                name: r.name.clone(),
-            })?;
+        let store = lookup(
+            watched.map(|w| &w.namespaced),
+            &api,
+            ObjectRef::new(&r.name).within(&ns),
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            kind: "SecretStore".into(),
+            name: r.name.clone(),
+        })?;
         Ok(ResolvedStore {
             id: format!("SecretStore/{ns}/{}", r.name),
             kind: "SecretStore".into(),
             name: r.name.clone(),
             secrets_namespace: ns,
             cluster: false,
-            spec: store.spec.store,
+            spec: store.spec.store.clone(),
         })
     } else {
         Err(StoreError::Invalid(format!(

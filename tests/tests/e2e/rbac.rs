@@ -397,6 +397,9 @@ spec:
         es("vault", "SecretStore", "vault", "rbac", ""),
         es("aws", "SecretStore", "aws", "rbac", ""),
         es("cluster", "ClusterSecretStore", &store, "c", ""),
+        // A store no watch has delivered is read from the API server (here: it does not exist).
+        es("no-store", "ClusterSecretStore", "absent", "c", ""),
+        es("no-namespaced-store", "SecretStore", "absent", "a", ""),
         format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: merged, namespace: {ns}}}\ndata: {{own: {}}}\n",
             b64(b"x")

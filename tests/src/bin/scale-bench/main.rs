@@ -13,6 +13,7 @@
 //! ```
 
 mod proxy;
+mod soak;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -52,7 +53,21 @@ struct Options {
     m: usize,
     namespaces: usize,
     controller_bin: Option<PathBuf>,
+    /// Minutes to keep the controller running after the first start (see `soak`).
+    soak: Option<u64>,
+    /// The ExternalSecrets' refreshInterval.
+    refresh: Option<String>,
     extra_args: Vec<String>,
+}
+
+impl Options {
+    fn refresh(&self) -> &str {
+        match (&self.refresh, self.soak) {
+            (Some(r), _) => r,
+            (None, Some(_)) => "1m",
+            (None, None) => "1h",
+        }
+    }
 }
 
 fn usage() -> ! {
@@ -62,6 +77,9 @@ fn usage() -> ! {
   --m M               unrelated Secrets to create (default 10000)
   --namespaces K      spread every object over K namespaces (default 10)
   --controller-bin P  use this secrets-controller instead of building the release one
+  --soak MINUTES      keep the first controller running this long (hand edits, a key renewal,
+                      an API server restart) instead of the restart phase
+  --refresh D         the ExternalSecrets' refreshInterval (default 1h; 1m with --soak)
 Needs {CLUSTER_ENV}=path/to/cluster.sh (an envtest-style API server starter) and kubectl."
     );
     std::process::exit(2)
@@ -73,6 +91,8 @@ fn parse_options() -> Options {
         m: 10_000,
         namespaces: 10,
         controller_bin: None,
+        soak: None,
+        refresh: None,
         extra_args: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -91,6 +111,8 @@ fn parse_options() -> Options {
                 options.controller_bin =
                     Some(args.next().map(PathBuf::from).unwrap_or_else(|| usage()))
             }
+            "--soak" => options.soak = Some(number("--soak") as u64),
+            "--refresh" => options.refresh = Some(args.next().unwrap_or_else(|| usage())),
             "--" => options.extra_args.extend(args.by_ref()),
             _ => usage(),
         }
@@ -285,7 +307,7 @@ async fn populate(client: &kube::Client, options: &Options) -> Result<Duration> 
                 "kind": "ExternalSecret",
                 "metadata": {"name": format!("external-{i}"), "namespace": ns},
                 "spec": {
-                    "refreshInterval": "1h",
+                    "refreshInterval": options.refresh(),
                     "secretStoreRef": {"kind": "ClusterSecretStore", "name": "bench-fake"},
                     "target": {"name": format!("external-{i}")},
                     "data": [{"secretKey": "value", "remoteRef": {"key": format!("remote-{}", i % REMOTE_KEYS), "property": "value"}}],
@@ -376,8 +398,17 @@ fn track(client: &kube::Client, label: &'static str, goal: usize) -> Tracker {
     seen
 }
 
-/// (VmHWM, VmRSS) of a process, in KiB.
-fn memory_kib(pid: u32) -> Result<(u64, u64)> {
+/// What /proc/PID/status says of a process's memory, in KiB.
+struct Memory {
+    /// VmHWM: the peak resident set.
+    peak: u64,
+    /// VmRSS: resident now, of it `anon` (heap, stacks) and `file` (the binary's pages).
+    rss: u64,
+    anon: u64,
+    file: u64,
+}
+
+fn memory(pid: u32) -> Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status
@@ -387,7 +418,12 @@ fn memory_kib(pid: u32) -> Result<(u64, u64)> {
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| anyhow!("/proc/{pid}/status has no {name}"))
     };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
+    Ok(Memory {
+        peak: field("VmHWM:")?,
+        rss: field("VmRSS:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
 }
 
 fn clock_ticks() -> f64 {
@@ -423,8 +459,7 @@ struct Phase {
     sealed_synced: Option<Duration>,
     external_synced: Option<Duration>,
     settled: Duration,
-    peak_kib: u64,
-    steady_kib: u64,
+    memory: Memory,
     cpu: f64,
     requests: BTreeMap<(String, String), u64>,
 }
@@ -482,7 +517,7 @@ async fn run_phase(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     tokio::time::sleep(STEADY_AFTER).await;
-    let (peak_kib, steady_kib) = memory_kib(pid)?;
+    let memory = memory(pid)?;
     let cpu = cpu_seconds(pid)?;
     let requests = proxy.take();
     Ok((
@@ -491,8 +526,7 @@ async fn run_phase(
             sealed_synced,
             external_synced,
             settled,
-            peak_kib,
-            steady_kib,
+            memory,
             cpu,
             requests,
         },
@@ -635,9 +669,13 @@ fn print_report(options: &Options, rsa: Duration, phases: &[Phase]) {
     row("last request other than watch/Lease at", &|p| {
         secs(Some(p.settled))
     });
-    row("RSS peak (VmHWM)", &|p| mib(p.peak_kib));
+    row("RSS peak (VmHWM)", &|p| mib(p.memory.peak));
     row("RSS steady (VmRSS, 10 s after settling)", &|p| {
-        mib(p.steady_kib)
+        mib(p.memory.rss)
+    });
+    row("  of it heap and stacks (RssAnon)", &|p| mib(p.memory.anon));
+    row("  of it the binary's pages (RssFile)", &|p| {
+        mib(p.memory.file)
     });
     row("CPU seconds (user+system)", &|p| format!("{:.1}", p.cpu));
     let kinds: BTreeSet<&(String, String)> =
@@ -672,6 +710,10 @@ async fn bench(options: Options) -> Result<()> {
     let sealed = track(&client, SEALED_LABEL, options.n);
     let external = track(&client, EXTERNAL_LABEL, options.n);
 
+    let mut options = options;
+    if let Some(minutes) = options.soak {
+        options.extra_args.push(soak::key_renew_flag(minutes));
+    }
     eprintln!("first start...");
     let (first, mut controller) = run_phase(
         "first start",
@@ -683,6 +725,22 @@ async fn bench(options: Options) -> Result<()> {
     )
     .await?;
     verify(&client, &options).await?;
+    if let Some(minutes) = options.soak {
+        eprintln!("soak for {minutes} min...");
+        let samples = soak::soak(
+            minutes,
+            &cluster,
+            &client,
+            &mut controller,
+            &proxy,
+            &options,
+        )
+        .await?;
+        drop(controller);
+        print_report(&options, rsa, &[first]);
+        soak::print_soak(&samples, minutes);
+        return Ok(());
+    }
     controller.terminate().await;
     drop(controller);
 
