@@ -413,45 +413,17 @@ pub async fn run_with(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let key_config = key_config(&args)?;
-    let plan = plan_listeners(
-        listen_address(&args.listen_addr, "--listen-addr")?,
-        listen_address(&args.listen_metrics_addr, "--listen-metrics-addr")?,
-        args.chart
-            .live_addr
-            .as_deref()
-            .map(|addr| listen_address(addr, "--live-addr"))
-            .transpose()?
-            .flatten(),
-    );
+    let plan = listener_plan(&args)?;
 
     let mut registry = prometheus_client::registry::Registry::default();
     let sealed_metrics = SealedMetrics::register(&mut registry);
     let external_metrics = external::register_metrics(&mut registry);
     let ring = KeyRing::new(args.key_order_priority);
     let (changes, _) = broadcast::channel::<()>(64);
-    let (loaded_tx, mut loaded) = watch::channel(false);
-
     let (stop_tx, stop) = watch::channel(false);
-    let stopped = || {
-        let mut stop = stop.clone();
-        async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }
-    };
+    let stopped = || stop_signal(&stop);
 
-    // Sealing keys belong to SealedSecrets: without them, no key is read or ever made.
-    if args.enable_sealed_secrets {
-        tokio::spawn(keys::watch_keys(
-            client.clone(),
-            key_config.clone(),
-            ring.clone(),
-            loaded_tx,
-            changes.clone(),
-        ));
-    } else {
-        let _ = loaded_tx.send(true);
-    }
-
+    let mut loaded = start_key_watch(&args, &client, &key_config, &ring, &changes);
     let http_state = HttpState::new(
         ring.clone(),
         Arc::new(registry),
@@ -460,9 +432,7 @@ pub async fn run_with(
     .with_trusted_proxies(args.trusted_proxies.clone());
     let servers = start_listeners(plan, &http_state, stopped).await?;
 
-    let identity = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| format!("secrets-controller-{}", std::process::id()));
+    let identity = replica_identity();
     // Without election this replica leads from the start. The sender lives as long as this
     // function: dropping it would read as "leadership channel closed" and stop the controller.
     let (leader_tx, mut leader) = watch::channel(!args.leader_elect);
@@ -483,86 +453,202 @@ pub async fn run_with(
     if args.enable_sealed_secrets {
         tracing::info!(keys = ring.len(), "key Secrets loaded");
     }
-    let ctx = Arc::new(sealed_context(
-        &args,
-        &client,
-        &ring,
-        sealed_metrics,
-        &identity,
-    ));
-    let scope = sealed_scope(
-        args.all_namespaces,
-        &args.additional_namespaces,
-        &key_config.namespace,
-    );
+    let ctx = sealed_context(&args, &client, &ring, sealed_metrics, &identity);
+    let sealed = args.enable_sealed_secrets.then(|| SealedWork {
+        ctx: Arc::new(ctx),
+        scope: sealed_scope(
+            args.all_namespaces,
+            &args.additional_namespaces,
+            &key_config.namespace,
+        ),
+        label_selector: args.label_selector.clone(),
+        key_config: key_config.clone(),
+        ring: ring.clone(),
+        changes: changes.clone(),
+    });
+    let mut tasks = LeaderTasks::new(sealed, &args.external, external_metrics, &client, &stop);
+    tasks.follow(&mut leader, shutdown).await;
 
-    let mut leader_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    // Key renewal only sleeps between checks: stopping it needs no grace.
-    let mut renewal: Option<tokio::task::JoinHandle<()>> = None;
-    let mut stop_signal = Box::pin(shutdown);
-    loop {
-        if *leader.borrow_and_update() && leader_tasks.is_empty() {
-            tracing::info!("leading: starting reconcilers");
-            if args.enable_sealed_secrets {
-                renewal = Some(tokio::spawn(keys::renew_keys(
-                    client.clone(),
-                    key_config.clone(),
-                    ring.clone(),
-                    changes.clone(),
-                )));
-                let ticks = reconcile::ticks(changes.subscribe());
-                leader_tasks.push(tokio::spawn(reconcile::run(
-                    Arc::clone(&ctx),
-                    scope.clone(),
-                    args.label_selector.clone(),
-                    ticks,
-                    stopped(),
-                )));
-            }
-            let external_args = args.external.clone();
-            let external_client = client.clone();
-            let external_metrics = external_metrics.clone();
-            let external_stop = stopped();
-            leader_tasks.push(tokio::spawn(async move {
-                if let Err(e) = external::run(
-                    external_client,
-                    external_args,
-                    external_metrics,
-                    external_stop,
-                )
-                .await
-                {
-                    tracing::error!(error = %e, "ExternalSecret reconciler stopped");
-                }
-            }));
-        } else if !*leader.borrow() && !leader_tasks.is_empty() {
-            tracing::warn!("lost leadership: stopping reconcilers");
-            for task in leader_tasks.drain(..).chain(renewal.take()) {
-                task.abort();
-            }
-        }
-        tokio::select! {
-            () = &mut stop_signal => break,
-            // Cannot fail: `leader_tx` is still held here.
-            _ = leader.changed() => {}
-        }
-    }
     drop(leader_tx);
     let _ = stop_tx.send(true);
-    if let Some(task) = renewal {
-        task.abort();
-    }
-    // Let reconcilers finish what they started (10 s at most), then hand the lease over.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(10),
-        futures::future::join_all(leader_tasks),
-    )
-    .await;
+    // Let reconcilers finish what they started, then hand the lease over.
+    tasks.finish(Duration::from_secs(10)).await;
     if let Some(election) = election {
         let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(servers)).await;
     Ok(())
+}
+
+/// This replica's name in the Lease and in events: the pod's, else the host's.
+fn replica_identity() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("secrets-controller-{}", std::process::id()))
+}
+
+/// The listeners `--listen-addr`, `--listen-metrics-addr` and `--live-addr` ask for.
+fn listener_plan(args: &RunArgs) -> Result<Vec<(SocketAddr, Roles)>> {
+    Ok(plan_listeners(
+        listen_address(&args.listen_addr, "--listen-addr")?,
+        listen_address(&args.listen_metrics_addr, "--listen-metrics-addr")?,
+        args.chart
+            .live_addr
+            .as_deref()
+            .map(|addr| listen_address(addr, "--live-addr"))
+            .transpose()?
+            .flatten(),
+    ))
+}
+
+/// Completes once `true` was sent on `stop`'s channel (or the sender is gone).
+fn stop_signal(stop: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + use<> {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// Starts watching the key Secrets; the answer turns `true` once they are loaded. Sealing keys
+/// belong to SealedSecrets: without them, no key is read or ever made.
+fn start_key_watch(
+    args: &RunArgs,
+    client: &kube::Client,
+    key_config: &KeyConfig,
+    ring: &KeyRing,
+    changes: &broadcast::Sender<()>,
+) -> watch::Receiver<bool> {
+    let (loaded_tx, loaded) = watch::channel(false);
+    if args.enable_sealed_secrets {
+        tokio::spawn(keys::watch_keys(
+            client.clone(),
+            key_config.clone(),
+            ring.clone(),
+            loaded_tx,
+            changes.clone(),
+        ));
+    } else {
+        let _ = loaded_tx.send(true);
+    }
+    loaded
+}
+
+/// What the SealedSecret half runs while this replica leads: its reconciler and key renewal.
+struct SealedWork {
+    ctx: Arc<Context>,
+    scope: Scope,
+    label_selector: Option<String>,
+    key_config: KeyConfig,
+    ring: KeyRing,
+    changes: broadcast::Sender<()>,
+}
+
+/// The tasks only the leader runs: started when this replica gains the lease, aborted when it
+/// loses it (another replica takes over at once), given a grace to finish on shutdown.
+struct LeaderTasks {
+    /// `None` with `--enable-sealed-secrets=false`.
+    sealed: Option<SealedWork>,
+    external: ExternalSecretsArgs,
+    external_metrics: external::Metrics,
+    client: kube::Client,
+    /// Turns `true` on shutdown.
+    stop: watch::Receiver<bool>,
+    reconcilers: Vec<tokio::task::JoinHandle<()>>,
+    /// Key renewal only sleeps between checks: stopping it needs no grace.
+    renewal: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LeaderTasks {
+    fn new(
+        sealed: Option<SealedWork>,
+        external: &ExternalSecretsArgs,
+        external_metrics: external::Metrics,
+        client: &kube::Client,
+        stop: &watch::Receiver<bool>,
+    ) -> LeaderTasks {
+        LeaderTasks {
+            sealed,
+            external: external.clone(),
+            external_metrics,
+            client: client.clone(),
+            stop: stop.clone(),
+            reconcilers: Vec::new(),
+            renewal: None,
+        }
+    }
+
+    /// Starts the tasks whenever `leader` says this replica leads and aborts them when it no
+    /// longer does, until `shutdown` completes.
+    async fn follow(
+        &mut self,
+        leader: &mut watch::Receiver<bool>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            if *leader.borrow_and_update() && !self.running() {
+                self.start();
+            } else if !*leader.borrow() && self.running() {
+                self.abort();
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                // Cannot fail while the caller holds the sender.
+                _ = leader.changed() => {}
+            }
+        }
+    }
+
+    fn running(&self) -> bool {
+        !self.reconcilers.is_empty()
+    }
+
+    fn start(&mut self) {
+        tracing::info!("leading: starting reconcilers");
+        if let Some(sealed) = &self.sealed {
+            self.renewal = Some(tokio::spawn(keys::renew_keys(
+                self.client.clone(),
+                sealed.key_config.clone(),
+                sealed.ring.clone(),
+                sealed.changes.clone(),
+            )));
+            let ticks = reconcile::ticks(sealed.changes.subscribe());
+            self.reconcilers.push(tokio::spawn(reconcile::run(
+                Arc::clone(&sealed.ctx),
+                sealed.scope.clone(),
+                sealed.label_selector.clone(),
+                ticks,
+                stop_signal(&self.stop),
+            )));
+        }
+        let external = external::run(
+            self.client.clone(),
+            self.external.clone(),
+            self.external_metrics.clone(),
+            stop_signal(&self.stop),
+        );
+        self.reconcilers.push(tokio::spawn(async move {
+            if let Err(e) = external.await {
+                tracing::error!(error = %e, "ExternalSecret reconciler stopped");
+            }
+        }));
+    }
+
+    fn abort(&mut self) {
+        tracing::warn!("lost leadership: stopping reconcilers");
+        for task in self.reconcilers.drain(..).chain(self.renewal.take()) {
+            task.abort();
+        }
+    }
+
+    /// After the stop signal went out: renewal ends at once, the reconcilers get `grace` to
+    /// finish what they started.
+    async fn finish(self, grace: Duration) {
+        if let Some(task) = self.renewal {
+            task.abort();
+        }
+        let _ = tokio::time::timeout(grace, futures::future::join_all(self.reconcilers)).await;
+    }
 }
 
 #[cfg(test)]
