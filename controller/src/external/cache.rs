@@ -20,6 +20,8 @@ use super::provider::{ProviderError, SecretProvider, ValueRef};
 const ERROR_TTL: Duration = Duration::from_secs(5);
 
 type Shared = Result<Arc<SecretBytes>, ProviderError>;
+/// A slot's content: `None` while its value is being fetched.
+type Entry = Option<(Instant, Shared)>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
@@ -29,7 +31,7 @@ struct CacheKey {
 }
 
 struct Slot {
-    rx: watch::Receiver<Option<(Instant, Shared)>>,
+    rx: watch::Receiver<Entry>,
     /// Last time a reader asked for this value: only values still read are refreshed ahead.
     last_used: Instant,
 }
@@ -78,120 +80,93 @@ impl Coalescer {
         max_age: Duration,
         force: bool,
     ) -> Vec<(Shared, Served)> {
-        enum Plan {
-            Wait(watch::Receiver<Option<(Instant, Shared)>>),
-            Lead(usize),
-        }
-        let mut plans = Vec::with_capacity(refs.len());
-        let mut lead_refs = Vec::new();
-        let mut senders = Vec::new();
-        {
-            let mut slots = match self.slots.lock() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let now = Instant::now();
-            for r in refs {
-                let key = CacheKey {
-                    store: store.to_string(),
-                    value: r.clone(),
-                };
-                let reusable = !force
-                    && slots
-                        .get(&key)
-                        .is_some_and(|slot| match &*slot.rx.borrow() {
-                            None => true, // in flight
-                            Some((at, Ok(_))) => now.duration_since(*at) <= max_age,
-                            Some((at, Err(_))) => now.duration_since(*at) <= ERROR_TTL.min(max_age),
-                        });
-                if let Some(slot) = slots.get_mut(&key).filter(|_| reusable) {
-                    slot.last_used = now;
-                    plans.push(Plan::Wait(slot.rx.clone()));
-                    continue;
-                }
-                // A key listed twice in one request is fetched once.
-                if let Some(i) = lead_refs.iter().position(|x: &ValueRef| x == r) {
-                    plans.push(Plan::Lead(i));
-                    continue;
-                }
-                let (tx, rx) = watch::channel(None);
-                slots.insert(key, Slot { rx, last_used: now });
-                plans.push(Plan::Lead(lead_refs.len()));
-                lead_refs.push(r.clone());
-                senders.push(tx);
-            }
-            Self::refresh_ahead(
-                &mut slots,
-                store,
-                provider,
-                max_age,
-                now,
-                &mut lead_refs,
-                &mut senders,
-            );
-            if slots.len() > self.max_entries {
-                Self::evict(&mut slots, self.max_entries);
-            }
-        }
-
-        let mut fetched: Vec<Shared> = Vec::new();
-        if !lead_refs.is_empty() {
-            let results = provider.get_many(&lead_refs).await;
-            let at = Instant::now();
-            for (i, tx) in senders.iter().enumerate() {
-                let shared: Shared = match results.get(i) {
-                    Some(Ok(v)) => Ok(Arc::new(v.clone())),
-                    Some(Err(e)) => Err(e.clone()),
-                    None => Err(ProviderError::Other(
-                        "provider returned too few results".into(),
-                    )),
-                };
-                // Receivers may all be gone; the value then just stays for later readers.
-                tx.send_replace(Some((at, shared.clone())));
-                fetched.push(shared);
-            }
-        }
-
-        let mut out = Vec::with_capacity(plans.len());
-        for plan in plans {
-            match plan {
-                Plan::Lead(i) => out.push((
+        let batch = self.plan_reads(store, provider, refs, max_age, force);
+        let fetched = fetch_and_publish(provider, &batch.lead_refs, batch.senders).await;
+        let mut out = Vec::with_capacity(batch.reads.len());
+        for (index, read) in batch.reads.into_iter().enumerate() {
+            out.push(match read {
+                Read::Lead(i) => (
                     fetched
                         .get(i)
                         .cloned()
                         .unwrap_or_else(|| Err(ProviderError::Other("missing result".into()))),
                     Served::Provider,
-                )),
-                Plan::Wait(mut rx) => {
-                    let waited = rx
-                        .wait_for(|v| v.is_some())
-                        .await
-                        .ok()
-                        .and_then(|v| v.as_ref().map(|(_, r)| r.clone()));
-                    match waited {
-                        Some(r) => out.push((r, Served::Cache)),
-                        // The leader was cancelled before it finished: fetch ourselves.
-                        None => out.push((
-                            Box::pin(self.get_one_uncached(store, provider, refs, out.len())).await,
-                            Served::Provider,
-                        )),
-                    }
-                }
-            }
+                ),
+                Read::Wait(rx) => match wait_for_leader(rx).await {
+                    Some(r) => (r, Served::Cache),
+                    // The leader was cancelled before it finished: fetch ourselves.
+                    None => (
+                        Box::pin(get_one_uncached(provider, refs, index)).await,
+                        Served::Provider,
+                    ),
+                },
+            });
         }
         out
     }
 
-    async fn get_one_uncached(
+    /// Decides, under the lock, how each of `refs` is served: reused (fresh, or in flight),
+    /// or led by this caller, whose batch is then topped up by `refresh_ahead`. Slots for the
+    /// led values are in the map before the lock is released, so later readers wait for them.
+    fn plan_reads(
         &self,
-        _store: &str,
+        store: &str,
         provider: &dyn SecretProvider,
         refs: &[ValueRef],
-        index: usize,
-    ) -> Shared {
-        match refs.get(index) {
-            Some(r) => provider.get(r).await.map(Arc::new),
-            None => Err(ProviderError::Other("missing reference".into())),
+        max_age: Duration,
+        force: bool,
+    ) -> Batch {
+        let mut batch = Batch {
+            reads: Vec::with_capacity(refs.len()),
+            lead_refs: Vec::new(),
+            senders: Vec::new(),
+        };
+        let mut slots = self.lock();
+        let now = Instant::now();
+        for r in refs {
+            let key = CacheKey {
+                store: store.to_string(),
+                value: r.clone(),
+            };
+            if let Some(slot) = slots
+                .get_mut(&key)
+                .filter(|slot| !force && reusable(slot, now, max_age))
+            {
+                slot.last_used = now;
+                batch.reads.push(Read::Wait(slot.rx.clone()));
+                continue;
+            }
+            // A key listed twice in one request is fetched once.
+            if let Some(i) = batch.lead_refs.iter().position(|x| x == r) {
+                batch.reads.push(Read::Lead(i));
+                continue;
+            }
+            let (tx, rx) = watch::channel(None);
+            slots.insert(key, Slot { rx, last_used: now });
+            batch.reads.push(Read::Lead(batch.lead_refs.len()));
+            batch.lead_refs.push(r.clone());
+            batch.senders.push(tx);
+        }
+        Self::refresh_ahead(
+            &mut slots,
+            store,
+            provider,
+            max_age,
+            now,
+            &mut batch.lead_refs,
+            &mut batch.senders,
+        );
+        if slots.len() > self.max_entries {
+            Self::evict(&mut slots, self.max_entries);
+        }
+        batch
+    }
+
+    /// The slot map; a panic in another reader does not take the cache down with it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Slot>> {
+        match self.slots.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
@@ -207,7 +182,7 @@ impl Coalescer {
         max_age: Duration,
         now: Instant,
         lead_refs: &mut Vec<ValueRef>,
-        senders: &mut Vec<watch::Sender<Option<(Instant, Shared)>>>,
+        senders: &mut Vec<watch::Sender<Entry>>,
     ) {
         let limit = provider.batch_limit();
         let batched = lead_refs.iter().filter(|r| provider.batchable(r)).count();
@@ -257,20 +232,12 @@ impl Coalescer {
             value: key,
         };
         let waiting = {
-            let mut slots = match self.slots.lock() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut slots = self.lock();
             let now = Instant::now();
-            let reusable = !force
-                && slots
-                    .get(&cache_key)
-                    .is_some_and(|slot| match &*slot.rx.borrow() {
-                        None => true,
-                        Some((at, Ok(_))) => now.duration_since(*at) <= max_age,
-                        Some((at, Err(_))) => now.duration_since(*at) <= ERROR_TTL.min(max_age),
-                    });
-            match slots.get_mut(&cache_key).filter(|_| reusable) {
+            match slots
+                .get_mut(&cache_key)
+                .filter(|slot| !force && reusable(slot, now, max_age))
+            {
                 Some(slot) => {
                     slot.last_used = now;
                     Err(slot.rx.clone())
@@ -288,18 +255,11 @@ impl Coalescer {
                 tx.send_replace(Some((Instant::now(), shared.clone())));
                 (shared, Served::Provider)
             }
-            Err(mut rx) => {
-                let waited = rx
-                    .wait_for(|v| v.is_some())
-                    .await
-                    .ok()
-                    .and_then(|v| v.as_ref().map(|(_, r)| r.clone()));
-                match waited {
-                    Some(r) => (r, Served::Cache),
-                    // The fetching caller was cancelled: fetch here.
-                    None => (fetch.await.map(Arc::new), Served::Provider),
-                }
-            }
+            Err(rx) => match wait_for_leader(rx).await {
+                Some(r) => (r, Served::Cache),
+                // The fetching caller was cancelled: fetch here.
+                None => (fetch.await.map(Arc::new), Served::Provider),
+            },
         }
     }
 
@@ -321,6 +281,79 @@ impl Coalescer {
         if let Ok(mut slots) = self.slots.lock() {
             slots.retain(|k, _| k.store != store);
         }
+    }
+}
+
+/// How one requested value is served.
+enum Read {
+    /// From the slot of an earlier or concurrent reader.
+    Wait(watch::Receiver<Entry>),
+    /// From this caller's provider call: the index into its `lead_refs`.
+    Lead(usize),
+}
+
+/// What one `get_many` call reads, and what it must fetch and publish itself.
+struct Batch {
+    /// One per requested value, in request order.
+    reads: Vec<Read>,
+    lead_refs: Vec<ValueRef>,
+    /// One per `lead_refs`: where the answer is published to other readers.
+    senders: Vec<watch::Sender<Entry>>,
+}
+
+/// Whether a slot can answer a reader with window `max_age` at `now`: in flight, a value no
+/// older than the window, or an error no older than `ERROR_TTL` (nor the window).
+fn reusable(slot: &Slot, now: Instant, max_age: Duration) -> bool {
+    match &*slot.rx.borrow() {
+        None => true,
+        Some((at, Ok(_))) => now.duration_since(*at) <= max_age,
+        Some((at, Err(_))) => now.duration_since(*at) <= ERROR_TTL.min(max_age),
+    }
+}
+
+/// Fetches `lead_refs` in one provider call and publishes each answer to its slot.
+async fn fetch_and_publish(
+    provider: &dyn SecretProvider,
+    lead_refs: &[ValueRef],
+    senders: Vec<watch::Sender<Entry>>,
+) -> Vec<Shared> {
+    if lead_refs.is_empty() {
+        return Vec::new();
+    }
+    let results = provider.get_many(lead_refs).await;
+    let at = Instant::now();
+    let mut fetched = Vec::with_capacity(senders.len());
+    for (i, tx) in senders.iter().enumerate() {
+        let shared: Shared = match results.get(i) {
+            Some(Ok(v)) => Ok(Arc::new(v.clone())),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(ProviderError::Other(
+                "provider returned too few results".into(),
+            )),
+        };
+        // Receivers may all be gone; the value then just stays for later readers.
+        tx.send_replace(Some((at, shared.clone())));
+        fetched.push(shared);
+    }
+    fetched
+}
+
+/// The answer the slot's leader publishes; `None` when it was cancelled before answering.
+async fn wait_for_leader(mut rx: watch::Receiver<Entry>) -> Option<Shared> {
+    rx.wait_for(|v| v.is_some())
+        .await
+        .ok()
+        .and_then(|v| v.as_ref().map(|(_, r)| r.clone()))
+}
+
+async fn get_one_uncached(
+    provider: &dyn SecretProvider,
+    refs: &[ValueRef],
+    index: usize,
+) -> Shared {
+    match refs.get(index) {
+        Some(r) => provider.get(r).await.map(Arc::new),
+        None => Err(ProviderError::Other("missing reference".into())),
     }
 }
 
