@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use controller::external::metrics::Metrics;
 use controller::external::reconciler::reconcile;
 use controller::external::{ExternalSecretsArgs, context};
-use crds::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
+use crds::external_secrets::{ExternalSecret, SecretStore};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::PostParams;
@@ -26,15 +26,7 @@ const AWS_SECRETS: usize = 100;
 const CONCURRENCY: usize = 8;
 
 async fn kube_with(n_es: usize, keys_per_es: usize) -> kube::Client {
-    let client = kube_fake_client::ClientBuilder::new()
-        .with_resource::<ExternalSecret>()
-        .with_status_subresource::<ExternalSecret>()
-        .with_resource::<SecretStore>()
-        .with_status_subresource::<SecretStore>()
-        .with_resource::<ClusterSecretStore>()
-        .build()
-        .await
-        .unwrap();
+    let client = test_kit::api::external_secrets().build().await.unwrap();
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "awssm-secret", "namespace": "bench"},
         "data": {"access-key": "dGVzdA==", "secret-access-key": "dGVzdA=="}

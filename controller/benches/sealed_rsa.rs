@@ -117,9 +117,7 @@ async fn main() {
     let objects: Vec<SealedSecret> = (0..count)
         .map(|i| sealed_object(&format!("r{i}"), key0))
         .collect();
-    let mut builder = kube_fake_client::ClientBuilder::new()
-        .with_resource::<SealedSecret>()
-        .with_status_subresource::<SealedSecret>();
+    let mut builder = test_kit::api::sealed_secrets();
     for o in &objects {
         builder = builder.with_object(o.clone());
     }

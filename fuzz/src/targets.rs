@@ -288,13 +288,12 @@ fn own_seeds(target: &str) -> Vec<Vec<u8>> {
     files(&fixture_dir("fuzz/seeds").join(target), &[])
 }
 
-const SEALED: &str = "sealing/tests/fixtures/sealed-secrets";
 const SOPS: &str = "sops-plugin/tests/fixtures/sops-age";
 
 fn seeds_sealed_value() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for file in ["values.json", "negative.json"] {
-        let text = std::fs::read(fixture_dir(SEALED).join(file)).unwrap_or_default();
+        let text = std::fs::read(test_kit::sealed_secrets::dir().join(file)).unwrap_or_default();
         let entries: Vec<serde_json::Value> = serde_json::from_slice(&text).unwrap_or_default();
         for e in entries {
             let field = |k: &str| {
@@ -315,13 +314,19 @@ fn seeds_sealed_value() -> Vec<Vec<u8>> {
 }
 
 fn seeds_sealed_secret() -> Vec<Vec<u8>> {
-    let mut seeds = files(&fixture_dir(SEALED).join("sealedsecrets"), &[".yaml"]);
+    let mut seeds = files(
+        &test_kit::sealed_secrets::dir().join("sealedsecrets"),
+        &[".yaml"],
+    );
     seeds.extend(own_seeds("sealed-secret"));
     seeds
 }
 
 fn seeds_v1_body() -> Vec<Vec<u8>> {
-    let yaml = files(&fixture_dir(SEALED).join("sealedsecrets"), &[".yaml"]);
+    let yaml = files(
+        &test_kit::sealed_secrets::dir().join("sealedsecrets"),
+        &[".yaml"],
+    );
     let mut seeds: Vec<Vec<u8>> = yaml
         .iter()
         .filter_map(|y| serde_yaml::from_slice::<serde_json::Value>(y).ok())
@@ -396,7 +401,7 @@ fn shape<T, E: std::fmt::Display>(result: &Result<T, E>) -> String {
 fn sealing_key() -> &'static sealing::PrivateKey {
     static KEY: OnceLock<sealing::PrivateKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        let pem = std::fs::read_to_string(fixture_dir(SEALED).join("keys/key1.pem"))
+        let pem = std::fs::read_to_string(test_kit::sealed_secrets::dir().join("keys/key1.pem"))
             .expect("the fuzz crate runs inside the source tree (sealing key fixture)");
         sealing::PrivateKey::from_pem(&pem).expect("the sealing key fixture parses")
     })

@@ -3,16 +3,8 @@
 //! from a local certificate file. Run with `cargo bench -p kubeseal-cli`.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn fixture(rel: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel);
-    std::fs::read_to_string(path).unwrap()
-}
 
 /// Mean time per call of `f`, repeated for at least `budget`.
 fn per_call(budget: Duration, mut f: impl FnMut()) -> Duration {
@@ -46,7 +38,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let key = sealing::PrivateKey::from_pem(&fixture("keys/key1.pem")).unwrap();
+    let key = test_kit::sealed_secrets::private_key("key1");
     let public = key.public_key().clone();
     let label = b"default/bench";
     let value = vec![7u8; 64];
@@ -61,8 +53,7 @@ fn main() {
     });
 
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: bench, namespace: default}\nstringData: {a: '1', b: '2', c: '3', d: '4', e: '5'}\n";
-    let cert = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets/keys/key1.crt");
+    let cert = test_kit::sealed_secrets::path("keys/key1.crt");
     let mut runs = Vec::new();
     for _ in 0..31 {
         let start = Instant::now();

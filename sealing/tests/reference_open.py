@@ -1,5 +1,5 @@
 """Independent reference opener for sealed values, written from the format description in
-tests/fixtures/sealed-secrets/MANIFEST.md using python `cryptography` (OpenSSL).
+tests/kit/fixtures/sealed-secrets/MANIFEST.md (at the workspace root) using python `cryptography` (OpenSSL).
 
 Reads JSON lines {"key_pem": ..., "label_b64": ..., "sealed_b64": ...} on stdin and prints one
 line per input: the plaintext as base64, or "ERROR <reason>".

@@ -1,6 +1,5 @@
-//! Test peers shared by the workspace: the Vault API stand-in, moto's server, and the harness of the
-//! end-to-end tests against a real API server (`envtest`).
+//! The harness of the end-to-end tests against a real API server (`envtest`), shared by the
+//! tests in tests/e2e/ and the scale benchmark. The peers and fixtures other crates' tests share
+//! live in the test kit (tests/kit).
 
 pub mod envtest;
-pub mod moto;
-pub mod vault_standin;

@@ -1,9 +1,9 @@
 //! Shared helpers of the ExternalSecret integration tests: moto (the AWS Secrets Manager
-//! emulator, launched by `e2e_tests::moto`) with an SDK client to seed it, and a canned-answer
+//! emulator, launched by `test_kit::moto`) with an SDK client to seed it, and a canned-answer
 //! HTTP stub.
 #![allow(dead_code, clippy::unwrap_used)]
 
-pub use e2e_tests::moto::Moto;
+pub use test_kit::moto::Moto;
 
 /// An AWS SDK client on `moto` (region us-east-1, dummy credentials) for seeding test data.
 pub async fn sdk_client(moto: &Moto) -> aws_sdk_secretsmanager::Client {

@@ -11,13 +11,13 @@ use aws_sdk_secretsmanager::types::Tag;
 use controller::external::metrics::Metrics;
 use controller::external::reconciler::reconcile;
 use controller::external::{ExternalSecretsArgs, context};
-use crds::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
-use e2e_tests::vault_standin::VaultStandin;
+use crds::external_secrets::{ExternalSecret, SecretStore};
 use external_common::Moto;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
+use test_kit::vault_standin::VaultStandin;
 
 /// The fenced ```yaml blocks of the docs, in order.
 fn doc_blocks() -> Vec<String> {
@@ -47,15 +47,7 @@ fn documents(block: &str) -> Vec<serde_json::Value> {
 }
 
 async fn kube() -> kube::Client {
-    kube_fake_client::ClientBuilder::new()
-        .with_resource::<ExternalSecret>()
-        .with_status_subresource::<ExternalSecret>()
-        .with_resource::<SecretStore>()
-        .with_status_subresource::<SecretStore>()
-        .with_resource::<ClusterSecretStore>()
-        .build()
-        .await
-        .unwrap()
+    test_kit::api::external_secrets().build().await.unwrap()
 }
 
 /// Creates every document of a block in namespace `default`.

@@ -4,14 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::log_capture;
-
 use controller::external::metrics::Metrics;
 use controller::external::reconciler::reconcile;
 use controller::external::{ExternalSecretsArgs, context};
-use crds::external_secrets::{
-    ClusterSecretStore, ExternalSecret, FakeProvider, FakeProviderData, SecretStore,
-};
+use crds::external_secrets::{ExternalSecret, FakeProvider, FakeProviderData, SecretStore};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -58,14 +54,8 @@ fn store(data: &[(&str, &str)]) -> SecretStore {
 
 async fn client() -> kube::Client {
     let ns: Namespace = serde_yaml::from_str("metadata: {name: app, labels: {team: a}}").unwrap();
-    kube_fake_client::ClientBuilder::new()
+    test_kit::api::external_secrets()
         .with_object(ns)
-        .with_resource::<ExternalSecret>()
-        .with_status_subresource::<ExternalSecret>()
-        .with_resource::<SecretStore>()
-        .with_status_subresource::<SecretStore>()
-        .with_resource::<ClusterSecretStore>()
-        .with_status_subresource::<ClusterSecretStore>()
         .build()
         .await
         .unwrap()
@@ -152,7 +142,7 @@ fn ready(es: &ExternalSecret) -> (String, String, String) {
 
 #[tokio::test]
 async fn create_update_error_keeps_last_good_and_never_logs_values() {
-    let captured = log_capture::capture();
+    let captured = test_kit::logs::capture();
 
     let env = Env::new().await;
     env.stores()
@@ -258,7 +248,7 @@ async fn create_update_error_keeps_last_good_and_never_logs_values() {
         logs.contains("external secret sync"),
         "nothing captured: {logs}"
     );
-    assert!(!logs.contains(CANARY), "secret value logged");
+    captured.assert_no_canary();
     let all = env.es_api().get("db").await.unwrap();
     assert!(!serde_json::to_string(&all).unwrap().contains(CANARY));
 }

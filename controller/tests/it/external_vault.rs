@@ -1,4 +1,4 @@
-//! Vault provider (vaultrs) against the in-repo Vault API stand-in (`e2e_tests::vault_standin`,
+//! Vault provider (vaultrs) against the in-repo Vault API stand-in (`test_kit::vault_standin`,
 //! not a real Vault: none can be installed here).
 
 use std::time::Duration;
@@ -10,8 +10,8 @@ use controller::external::provider::{
     CallRecorder, FindQuery, ProviderError, SecretProvider, ValueRef,
 };
 use crds::external_secrets::{VaultAuth, VaultKvVersion, VaultProvider as VaultSpec};
-use e2e_tests::vault_standin::VaultStandin;
 use serde_json::json;
+use test_kit::vault_standin::VaultStandin;
 use zeroize::Zeroizing;
 
 fn spec(server: &str, version: VaultKvVersion, namespace: Option<&str>) -> VaultSpec {

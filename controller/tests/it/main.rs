@@ -1,11 +1,10 @@
 //! The controller crate's integration tests, one binary (one link instead of one per file).
-//! `sealed_common` and `external_common` hold the fixtures and peers of the SealedSecret and
-//! ExternalSecret halves, `log_capture` the one log subscriber of the binary.
+//! `sealed_common` and `external_common` hold what only the SealedSecret and ExternalSecret
+//! halves share; fixtures, peers, the in-memory API and log capture come from the test kit.
 
 #![allow(clippy::unwrap_used)]
 
 mod external_common;
-mod log_capture;
 mod sealed_common;
 
 mod chart_args;

@@ -1,11 +1,9 @@
 //! The offline commands: `keygen` makes keys the rest of the toolkit reads, `unseal` shows what
 //! the controller would create without showing values.
 
-use crate::sealed_common;
-
 use std::process::Command;
 
-use sealed_common::fixture;
+use test_kit::sealed_secrets::path as fixture;
 
 fn controller() -> Command {
     Command::new(env!("CARGO_BIN_EXE_secrets-controller"))

@@ -2,20 +2,28 @@
 //! key Secrets are loaded, the leader takes the Lease, a listed SealedSecret is unsealed, every
 //! endpoint answers, and shutdown releases the Lease.
 
-use crate::sealed_common;
-
 use clap::Parser;
 use controller::run::{RunArgs, run_with};
-use crds::SealedSecret;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use sealed_common::read;
+use test_kit::sealed_secrets::{self, read};
 
 #[derive(Parser)]
 struct Flags {
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// The in-memory API holding the fixture world's key Secrets and its `basic` SealedSecret.
+async fn cluster_with_keys_and_basic() -> kube::Client {
+    let mut builder = test_kit::api::sealed_secrets();
+    for key in sealed_secrets::key_secrets() {
+        builder = builder.with_object(key);
+    }
+    let mut sealed = sealed_secrets::sealed_secret("basic");
+    sealed.metadata.uid = Some("uid-basic".into());
+    builder.with_object(sealed).build().await.unwrap()
 }
 
 fn free_port() -> u16 {
@@ -28,16 +36,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_loads_keys_leads_unseals_serves_and_hands_over_on_shutdown() {
-    let keys: serde_json::Value = serde_json::from_str(&read("keys/all-keys-list.json")).unwrap();
-    let mut builder = kube_fake_client::ClientBuilder::new()
-        .with_resource::<SealedSecret>()
-        .with_status_subresource::<SealedSecret>();
-    for item in keys["items"].as_array().unwrap() {
-        builder = builder.with_object(serde_json::from_value::<Secret>(item.clone()).unwrap());
-    }
-    let mut sealed: SealedSecret = serde_yaml::from_str(&read("sealedsecrets/basic.yaml")).unwrap();
-    sealed.metadata.uid = Some("uid-basic".into());
-    let client = builder.with_object(sealed).build().await.unwrap();
+    let client = cluster_with_keys_and_basic().await;
 
     let port = free_port();
     let metrics_port = free_port();
@@ -131,16 +130,7 @@ async fn run_loads_keys_leads_unseals_serves_and_hands_over_on_shutdown() {
 /// Lease, and run until told to stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_leader_election_it_leads_at_once_and_keeps_running() {
-    let keys: serde_json::Value = serde_json::from_str(&read("keys/all-keys-list.json")).unwrap();
-    let mut builder = kube_fake_client::ClientBuilder::new()
-        .with_resource::<SealedSecret>()
-        .with_status_subresource::<SealedSecret>();
-    for item in keys["items"].as_array().unwrap() {
-        builder = builder.with_object(serde_json::from_value::<Secret>(item.clone()).unwrap());
-    }
-    let mut sealed: SealedSecret = serde_yaml::from_str(&read("sealedsecrets/basic.yaml")).unwrap();
-    sealed.metadata.uid = Some("uid-basic".into());
-    let client = builder.with_object(sealed).build().await.unwrap();
+    let client = cluster_with_keys_and_basic().await;
 
     let port = free_port();
     let flags = Flags::parse_from([

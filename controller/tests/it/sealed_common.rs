@@ -1,26 +1,21 @@
-//! Shared by the SealedSecret tests: the shared vectors' keys and objects.
+//! Shared by the SealedSecret tests: the fixture world's keys as the controller holds them.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use controller::sealed::keyring::{KeyOrder, KeyRing, SealingKey};
 use controller::sealed::keys::KeyConfig;
 
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
-
-pub fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixture(rel)).unwrap()
-}
+pub use test_kit::sealed_secrets::read;
 
 /// `key1` or `key2` of the shared vectors, as the controller holds them.
 pub fn sealing_key(name: &str) -> SealingKey {
-    let private = sealing::PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap();
-    let cert = sealing::Certificate::from_pem(&read(&format!("keys/{name}.crt"))).unwrap();
-    SealingKey::new(private, cert, format!("sealed-secrets-key{name}"), None)
+    use test_kit::sealed_secrets::{certificate, private_key};
+    SealingKey::new(
+        private_key(name),
+        certificate(name),
+        format!("sealed-secrets-key{name}"),
+        None,
+    )
 }
 
 /// Both keys of the shared vectors; key2 is the newest.

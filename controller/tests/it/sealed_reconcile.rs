@@ -1,7 +1,7 @@
 //! The SealedSecret reconciler against an in-memory Kubernetes API (kube-fake-client): what a
 //! user sees in the cluster after each reconcile.
 
-use crate::{log_capture, sealed_common};
+use crate::sealed_common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ fn with_uid(mut sealed: SealedSecret, uid: &str) -> SealedSecret {
 
 fn fixture_sealed(name: &str) -> SealedSecret {
     with_uid(
-        serde_yaml::from_str(&read(&format!("sealedsecrets/{name}.yaml"))).unwrap(),
+        test_kit::sealed_secrets::sealed_secret(name),
         &format!("uid-{name}"),
     )
 }
@@ -71,9 +71,7 @@ async fn world(objects: Vec<SealedSecret>, secrets: Vec<Secret>) -> World {
 
 /// With `cached`, target Secrets are read from the owned-Secret watch, as the binary does.
 async fn world_with(objects: Vec<SealedSecret>, secrets: Vec<Secret>, cached: bool) -> World {
-    let mut builder = ClientBuilder::new()
-        .with_resource::<SealedSecret>()
-        .with_status_subresource::<SealedSecret>();
+    let mut builder = test_kit::api::sealed_secrets();
     for o in objects {
         builder = builder.with_object(o);
     }
@@ -416,7 +414,7 @@ async fn an_empty_cluster_gets_a_key_secret_bitnami_can_read_and_existing_keys_l
 
 #[tokio::test]
 async fn the_canary_value_never_reaches_the_logs() {
-    let captured = log_capture::capture();
+    let captured = test_kit::logs::capture();
 
     let w = world(vec![canary_sealed("db", "default")], vec![]).await;
     w.reconcile("db").await;
@@ -448,11 +446,7 @@ async fn the_canary_value_never_reaches_the_logs() {
         "logging was captured: {logs}"
     );
     assert!(logs.contains("SealedSecret not synced"));
-    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, CANARY);
-    assert!(
-        !logs.contains(CANARY) && !logs.contains(&encoded),
-        "canary leaked into logs"
-    );
+    captured.assert_no_canary();
 }
 
 #[tokio::test]
@@ -550,9 +544,7 @@ async fn run_unseals_listed_sealed_secrets() {
 
 #[tokio::test]
 async fn events_say_unsealed_or_why_not() {
-    let client = ClientBuilder::new()
-        .with_resource::<SealedSecret>()
-        .with_status_subresource::<SealedSecret>()
+    let client = test_kit::api::sealed_secrets()
         .with_object(canary_sealed("db", "default"))
         .with_object(fixture_sealed("negative-renamed"))
         .build()

@@ -1,18 +1,11 @@
-//! Helpers shared by the CLI tests: running the binary and the shared key fixtures.
+//! Helpers shared by the CLI tests: running the binary, and the test kit's Sealed Secrets fixtures
+//! under the names these tests use.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
-
-pub fn read_fixture(rel: &str) -> String {
-    std::fs::read_to_string(fixture(rel)).unwrap()
-}
+pub use test_kit::sealed_secrets::{path as fixture, private_keys as keys, read as read_fixture};
 
 /// A `kubeseal` command isolated from the user's kubeconfig and SEALED_SECRETS_* variables.
 pub fn kubeseal(home: &Path) -> Command {
@@ -56,13 +49,6 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     assert!(!output.status.success(), "kubeseal should have failed");
     String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-pub fn keys() -> Vec<sealing::PrivateKey> {
-    ["key1", "key2"]
-        .iter()
-        .map(|k| sealing::PrivateKey::from_pem(&read_fixture(&format!("keys/{k}.pem"))).unwrap())
-        .collect()
 }
 
 pub fn unseal_text(sealed_text: &str) -> sealing::UnsealedSecret {

@@ -15,18 +15,7 @@ use axum::http::{Method, StatusCode};
 use axum::routing::{any, get};
 use base64::Engine as _;
 
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sealing/tests/fixtures/sealed-secrets")
-        .join(rel)
-}
-
-pub fn key(name: &str) -> sealing::PrivateKey {
-    sealing::PrivateKey::from_pem(
-        &std::fs::read_to_string(fixture(&format!("keys/{name}.pem"))).unwrap(),
-    )
-    .unwrap()
-}
+pub use test_kit::sealed_secrets::{path as fixture, private_key as key};
 
 /// Every sealed value written: value -> (label, plaintext).
 pub type Ledger = BTreeMap<String, (Vec<u8>, String)>;

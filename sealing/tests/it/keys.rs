@@ -1,15 +1,10 @@
 //! Key material: the formats users and the controller keep keys in, and new keys like Bitnami's.
 
-use std::path::{Path, PathBuf};
-
 use sealing::{Certificate, KeyError, PrivateKey, load_private_keys, parse_sealing_key};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sealed-secrets/keys")
-}
-
+/// A file of the fixture world's `keys/` directory, read as text: these tests parse it.
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixtures().join(rel)).unwrap()
+    test_kit::sealed_secrets::read(&format!("keys/{rel}"))
 }
 
 fn keys_info() -> serde_json::Value {

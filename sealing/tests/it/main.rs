@@ -1,5 +1,6 @@
 //! The sealing crate's integration tests, one binary (one link instead of one per file).
-//! Fixtures stay in tests/fixtures, the reference opener in tests/reference_open.py.
+//! The Sealed Secrets fixtures are the test kit's (tests/kit/fixtures/sealed-secrets, shared with
+//! the controller and kubeseal); the reference opener is tests/reference_open.py.
 
 #![allow(clippy::unwrap_used)]
 

@@ -8,26 +8,10 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use crds::SealedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use sealing::secret::{sealed_scope, wipe_secret};
-use sealing::{PrivateKey, Scope, SealSecretOptions, UnsealError, seal_secret, unseal};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sealed-secrets")
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixtures().join(rel)).unwrap()
-}
-
-fn key(name: &str) -> PrivateKey {
-    PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap()
-}
-
-fn sealed_fixture(name: &str) -> SealedSecret {
-    serde_yaml::from_str(&read(&format!("sealedsecrets/{name}.yaml"))).unwrap()
-}
+use sealing::{Scope, SealSecretOptions, UnsealError, seal_secret, unseal};
+use test_kit::sealed_secrets::{private_key as key, read, sealed_secret as sealed_fixture};
 
 #[test]
 fn every_sealed_secret_fixture_unseals_to_its_expected_secret() {

@@ -1,24 +1,11 @@
 //! The shared cross-implementation vectors: values sealed by three other implementations must
 //! open, the negative ones must not, and whole SealedSecrets unseal to the expected Secrets.
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use sealing::{OpenError, PrivateKey, Scope, open_value};
+use sealing::{OpenError, Scope, open_value};
 use serde::Deserialize;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sealed-secrets")
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(fixtures().join(rel)).unwrap()
-}
-
-fn key(name: &str) -> PrivateKey {
-    PrivateKey::from_pem(&read(&format!("keys/{name}.pem"))).unwrap()
-}
+use test_kit::sealed_secrets::{private_key as key, read};
 
 #[derive(Deserialize)]
 struct Value {

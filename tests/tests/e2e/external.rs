@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use e2e_tests::envtest::{Cluster, Controller, data, eventually, secret_data, wait_secret};
-use e2e_tests::moto::Moto;
-use e2e_tests::vault_standin::VaultStandin;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams};
+use test_kit::moto::Moto;
+use test_kit::vault_standin::VaultStandin;
 
 use super::{ACT, GC, setup};
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use e2e_tests::envtest::{Cluster, data, eventually, host_address, kubeseal_bin, wait_secret};
 
-use super::{ACT, fixture, key_secret_yaml, seal, sealed_secret_yaml, setup};
+use super::{ACT, key_file, key_secret_yaml, seal, sealed_secret_yaml, setup};
 
 fn kubeseal(cluster: &Cluster, home: &Path, args: &[&str], stdin: &str) -> Output {
     let bin = kubeseal_bin().unwrap_or_else(|e| panic!("{e}"));
@@ -120,8 +120,8 @@ async fn kubeseal_through_the_service_proxy_and_key_backups_from_the_cluster() {
         cluster.apply(&key_secret_yaml(
             &ns,
             name,
-            &fixture(&format!("{key}.pem")),
-            &fixture(&format!("{key}.crt")),
+            &key_file(&format!("{key}.pem")),
+            &key_file(&format!("{key}.crt")),
         ));
     }
 
@@ -140,7 +140,7 @@ async fn kubeseal_through_the_service_proxy_and_key_backups_from_the_cluster() {
             .map(|c| c.der().to_vec())
             .ok()
     };
-    let newest = der(&fixture("key2.crt"));
+    let newest = der(&key_file("key2.crt"));
     let served = eventually(
         "the controller to serve key2's certificate",
         ACT,
@@ -205,7 +205,7 @@ async fn kubeseal_through_the_service_proxy_and_key_backups_from_the_cluster() {
 
         // A tree sealed to the older key, re-encrypted in one command: comments stay.
         std::fs::create_dir(&tree).unwrap();
-        let key1_cert = fixture("key1.crt");
+        let key1_cert = key_file("key1.crt");
         for i in 0..3 {
             let name = format!("app-{i}");
             let value = seal(&key1_cert, &ns, &name, &format!("value-{i}"));
@@ -288,14 +288,14 @@ async fn kubeseal_through_the_service_proxy_and_key_backups_from_the_cluster() {
     for (what, fingerprint) in [
         (
             "key1",
-            sealing::PrivateKey::from_pem(&fixture("key1.pem"))
+            sealing::PrivateKey::from_pem(&key_file("key1.pem"))
                 .unwrap()
                 .public_key()
                 .fingerprint(),
         ),
         (
             "key2",
-            sealing::PrivateKey::from_pem(&fixture("key2.pem"))
+            sealing::PrivateKey::from_pem(&key_file("key2.pem"))
                 .unwrap()
                 .public_key()
                 .fingerprint(),

@@ -40,11 +40,17 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A file of these tests' own fixtures (tests/fixtures/).
 fn fixture(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A key or certificate of the shared Sealed Secrets fixtures (`key1.pem`, `unrelated.crt`).
+fn key_file(name: &str) -> String {
+    test_kit::sealed_secrets::read(&format!("keys/{name}"))
 }
 
 /// A sealing key Secret as Bitnami's controller keeps it.

@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use e2e_tests::envtest::{Cluster, data, eventually, secret_data, wait_secret};
-use e2e_tests::moto::Moto;
-use e2e_tests::vault_standin::VaultStandin;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use serde::Deserialize as _;
+use test_kit::moto::Moto;
+use test_kit::vault_standin::VaultStandin;
 
 use super::{ACT, b64, seal, sealed_secret_yaml, setup};
 
@@ -328,7 +328,7 @@ spec:
   target: {{name: vault-ca}}
   data: [{{secretKey: v, remoteRef: {{key: rbac, property: v}}}}]
 ",
-            super::fixture("key1.crt")
+            super::key_file("key1.crt")
                 .lines()
                 .map(|l| format!("    {l}"))
                 .collect::<Vec<_>>()
@@ -359,7 +359,7 @@ spec:
     .await;
 
     // SealedSecrets: create, update, two undecryptable updates (events created, then patched).
-    let unrelated = super::fixture("unrelated.crt");
+    let unrelated = super::key_file("unrelated.crt");
     let ss = |v: &str, c: &str| {
         sealed_secret_yaml(&ns, "sealed", &[("v", &seal(c, &ns, "sealed", v))], "")
     };

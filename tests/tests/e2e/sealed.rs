@@ -7,7 +7,7 @@ use e2e_tests::envtest::{Cluster, Controller, data, eventually, secret_data, wai
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams};
 
-use super::{ACT, GC, b64, fixture, key_secret_yaml, seal, sealed_secret_yaml, setup};
+use super::{ACT, GC, b64, fixture, key_file, key_secret_yaml, seal, sealed_secret_yaml, setup};
 
 const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 
@@ -72,14 +72,14 @@ async fn bitnami_key_secrets_present_at_start_are_used() {
     cluster.apply(&key_secret_yaml(
         &ns,
         "sealed-secrets-keyabcde",
-        &fixture("key1.pem"),
-        &fixture("key1.crt"),
+        &key_file("key1.pem"),
+        &key_file("key1.crt"),
     ));
     cluster.apply(&key_secret_yaml(
         &ns,
         "sealed-secrets-keyfghij",
-        &fixture("key2.pem"),
-        &fixture("key2.crt"),
+        &key_file("key2.pem"),
+        &key_file("key2.crt"),
     ));
     let vectors: Vec<serde_json::Value> =
         serde_json::from_str(&fixture("third-party-sealed.json")).unwrap();
@@ -109,7 +109,7 @@ async fn bitnami_key_secrets_present_at_start_are_used() {
         wait_synced(cluster, &ns, name, "True").await;
     }
     // No key of its own: it seals with the newest of the two (key2, by certificate notBefore).
-    assert!(same_cert(&cert(&controller).await, &fixture("key2.crt")));
+    assert!(same_cert(&cert(&controller).await, &key_file("key2.crt")));
     let mut keys = key_secrets(&client, &ns).await;
     keys.sort();
     assert_eq!(keys, ["sealed-secrets-keyabcde", "sealed-secrets-keyfghij"]);
@@ -188,7 +188,7 @@ async fn sealed_secret_create_update_undecryptable_tamper_delete() {
         "app",
         &[(
             "password",
-            &seal(&fixture("unrelated.crt"), &ns, "app", "never-seen"),
+            &seal(&key_file("unrelated.crt"), &ns, "app", "never-seen"),
         )],
         "",
     ));
@@ -246,15 +246,15 @@ async fn key_secret_added_or_compromised_while_running() {
     cluster.apply(&key_secret_yaml(
         &ns,
         "sealed-secrets-key1",
-        &fixture("key1.pem"),
-        &fixture("key1.crt"),
+        &key_file("key1.pem"),
+        &key_file("key1.crt"),
     ));
     let mut controller = cluster.controller(&ns).arg("--key-renew-period=0").start();
     controller.ready().await;
-    assert!(same_cert(&cert(&controller).await, &fixture("key1.crt")));
+    assert!(same_cert(&cert(&controller).await, &key_file("key1.crt")));
 
     // Sealed to a key the controller does not have yet.
-    let key2 = fixture("key2.crt");
+    let key2 = key_file("key2.crt");
     cluster.apply(&sealed_secret_yaml(
         &ns,
         "later",
@@ -268,7 +268,7 @@ async fn key_secret_added_or_compromised_while_running() {
     cluster.apply(&key_secret_yaml(
         &ns,
         "sealed-secrets-key2",
-        &fixture("key2.pem"),
+        &key_file("key2.pem"),
         &key2,
     ));
     eventually("the new key to be served", ACT, || async {
@@ -302,7 +302,7 @@ async fn key_secret_added_or_compromised_while_running() {
         controller
             .get("/v1/cert.pem")
             .await
-            .filter(|c| same_cert(c, &fixture("key1.crt")))
+            .filter(|c| same_cert(c, &key_file("key1.crt")))
     })
     .await;
     cluster.apply(&sealed_secret_yaml(

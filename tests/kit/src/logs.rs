@@ -1,7 +1,8 @@
-//! What the controller logs, captured for the tests that check it (a secret value never reaches
-//! the logs). One global subscriber for the whole binary, installed by the first test that asks:
-//! a process has one global default, and other tests run on other threads at the same time, so a
-//! thread-local one would miss callsites they reach first.
+//! What the code under test logs, captured for the tests that check it (a secret value never
+//! reaches the logs). One global subscriber per test binary, installed by the first test that
+//! asks: a process has one global default, and other tests run on other threads at the same
+//! time, so a thread-local one would miss callsites they reach first.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -23,6 +24,12 @@ impl Captured {
     /// Everything logged (at every level) by every test of this binary since the capture began.
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Panics when the canary was logged, raw or encoded; the message says where, not what.
+    #[track_caller]
+    pub fn assert_no_canary(&self) {
+        canary::assert_absent("the logs", self.text());
     }
 }
 
