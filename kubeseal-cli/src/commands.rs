@@ -8,11 +8,12 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use sealing::documents::redact;
 use sealing::secret::{sealed_scope, wipe_secret};
-use sealing::{PublicKey, Scope, SealSecretOptions, seal_secret};
+use sealing::{Scope, SealSecretOptions, seal_secret};
 use zeroize::Zeroizing;
 
 use crate::cli::{Args, Format};
 use crate::input::{self, parse_documents, read_input, source_name};
+use crate::key_sources::{recovery_keys, sealing_key, sealing_keys};
 use crate::merge::{self, Change, Changes, Refusal};
 use crate::output::{emit, render_sealed_secret, render_secret, write_atomically};
 use crate::remote::{self, Controller, block_on};
@@ -83,32 +84,6 @@ fn output_format(args: &Args) -> Format {
         .and_then(|p| p.extension())
         .is_some_and(|e| e == "yaml" || e == "yml");
     if yaml_file { Format::Yaml } else { args.format }
-}
-
-pub(crate) fn sealing_key(args: &Args) -> Result<PublicKey> {
-    usable_key(&remote::sealing_cert_pem(args)?).context("cannot use the sealing certificate")
-}
-
-fn usable_key(pem: &str) -> Result<PublicKey> {
-    let (public, certificate) = sealing::parse_sealing_key(pem)?;
-    if let Some(certificate) = certificate {
-        certificate.check_not_expired(time::OffsetDateTime::now_utc())?;
-    }
-    Ok(public)
-}
-
-/// The keys to seal with, one per `--cert` (or the controller's), each checked before any sealing.
-fn sealing_keys(args: &Args) -> Result<Vec<PublicKey>> {
-    if args.cert.len() <= 1 {
-        return Ok(vec![sealing_key(args)?]);
-    }
-    args.cert
-        .iter()
-        .map(|source| {
-            usable_key(&remote::read_cert_source(source)?)
-                .with_context(|| format!("cannot use the sealing certificate {source}"))
-        })
-        .collect()
 }
 
 /// Where each certificate's SealedSecrets go: the -w name with `{index}` (from 1) and `{cert}`
@@ -420,27 +395,6 @@ fn recovery_unseal(args: &Args) -> Result<()> {
         out.push_str(&rendered.with_context(|| format!("{what}: cannot render the Secret"))?);
     }
     emit(args.sealed_secret_file.as_deref(), &out)
-}
-
-/// The private keys of every --recovery-private-key file, encrypted backups opened with
-/// --recovery-identity (or the SOPS_AGE_* variables).
-fn recovery_keys(args: &Args) -> Result<Vec<sealing::PrivateKey>> {
-    Ok(recovery_key_pairs(args)?
-        .into_iter()
-        .map(|pair| pair.private)
-        .collect())
-}
-
-/// The key pairs of every --recovery-private-key file.
-pub(crate) fn recovery_key_pairs(args: &Args) -> Result<Vec<sealing::KeyPair>> {
-    let identities = sealing::backup::IdentitySource {
-        files: args.recovery_identity.clone(),
-    };
-    let mut keys = Vec::new();
-    for path in &args.recovery_private_key {
-        keys.extend(sealing::backup::load_keys(path, &identities)?);
-    }
-    Ok(keys)
 }
 
 /// `--backup-keys FILE`: every sealing key, from the cluster or key files, in one age file.

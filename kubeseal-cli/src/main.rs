@@ -5,6 +5,7 @@ mod cert_cache;
 mod cli;
 mod commands;
 mod input;
+mod key_sources;
 mod merge;
 mod output;
 mod reencrypt;

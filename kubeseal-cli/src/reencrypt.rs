@@ -181,9 +181,9 @@ struct OfflineKeys {
 }
 
 fn offline_keys(args: &Args) -> Result<OfflineKeys> {
-    let pairs = crate::commands::recovery_key_pairs(args)?;
+    let pairs = crate::key_sources::recovery_key_pairs(args)?;
     let target = match args.cert.first() {
-        Some(_) => crate::commands::sealing_key(args)?,
+        Some(_) => crate::key_sources::sealing_key(args)?,
         None => pairs
             .iter()
             .filter_map(|pair| pair.certificate.as_ref())

@@ -749,7 +749,7 @@ fn render_kustomize(
     }
     if let Some(sealer) = &opts.seal {
         let mut out = vec![];
-        for chunk in split_documents(&text) {
+        for chunk in stores::yaml::split_documents(&text) {
             let docs = stores::yaml::parse(chunk)
                 .map_err(|e| Error::Unsupported(format!("cannot read kustomize output: {e}")))?;
             for d in docs.iter().filter(|d| !d.is_empty()) {
@@ -759,21 +759,6 @@ fn render_kustomize(
         return Ok(out);
     }
     Ok(text.into_bytes())
-}
-
-/// Splits a YAML stream at its `---` lines (one document each, parsed one at a time).
-pub fn split_documents(text: &str) -> impl Iterator<Item = &str> {
-    let mut starts = vec![0];
-    let mut pos = 0;
-    for line in text.split_inclusive('\n') {
-        if pos > 0 && (line.trim_end() == "---" || line.starts_with("--- ")) {
-            starts.push(pos);
-        }
-        pos += line.len();
-    }
-    starts.push(text.len());
-    let bounds: Vec<(usize, usize)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
-    bounds.into_iter().map(move |(a, b)| &text[a..b])
 }
 
 /// CMP discovery: the first SOPS-encrypted file below `dir` (YAML, JSON, dotenv or INI), if any.

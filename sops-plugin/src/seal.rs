@@ -126,7 +126,7 @@ impl Plaintexts {
         let m = self.needles.build();
         let text = std::str::from_utf8(output)
             .map_err(|_| Error::Unsupported("--seal: the rendered output is not UTF-8".into()))?;
-        for chunk in crate::generate::split_documents(text) {
+        for chunk in crate::stores::yaml::split_documents(text) {
             let docs = crate::stores::yaml::parse(chunk).map_err(|e| {
                 Error::Unsupported(format!(
                     "--seal: cannot read the rendered output to check it: {e}"

@@ -8,6 +8,9 @@
 //! - [`comments`]: finding comments and attaching them where go-yaml does
 //! - [`resolve`]: go-yaml's scalar resolution (plain scalars to types, and back)
 //! - [`emit`]: the go-yaml emitter
+//!
+//! [`split_documents`] cuts a stream at its `---` lines, so that a large one is parsed one
+//! document at a time.
 
 mod comments;
 mod emit;
@@ -16,6 +19,21 @@ mod resolve;
 
 pub use emit::{emit, emit_value};
 pub use parse::{parse, top_level_kinds};
+
+/// Splits a YAML stream at its `---` lines (one document each, parsed one at a time).
+pub fn split_documents(text: &str) -> impl Iterator<Item = &str> {
+    let mut starts = vec![0];
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if pos > 0 && (line.trim_end() == "---" || line.starts_with("--- ")) {
+            starts.push(pos);
+        }
+        pos += line.len();
+    }
+    starts.push(text.len());
+    let bounds: Vec<(usize, usize)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+    bounds.into_iter().map(move |(a, b)| &text[a..b])
+}
 
 #[cfg(test)]
 mod tests {
