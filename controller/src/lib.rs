@@ -10,6 +10,7 @@
 //! - `run`: flags, start-up and shutdown in the cluster; `lease`: leader election.
 //! - `offline`: the subcommands that need no cluster (make a key, check SealedSecret files).
 //! - `chart_args`: the arguments Bitnami's and ESO's charts render, accepted or named as ignored.
+//! - `watched`: controllers whose caches drop what no reconcile reads (managedFields).
 //! - `duration`: Go-style durations as the flags and fields spell them.
 
 pub mod chart_args;
@@ -21,3 +22,4 @@ pub mod owned;
 pub mod report;
 pub mod run;
 pub mod sealed;
+pub mod watched;

@@ -162,7 +162,7 @@ pub async fn run(
     )
     .touched_objects();
 
-    let es_controller = Controller::new(es_api, watcher::Config::default());
+    let es_controller = crate::watched::controller(es_api, watcher::Config::default());
     let es_store = es_controller.store();
     // A changed store re-reconciles the ExternalSecrets that use it.
     let by_store = move |kind: &'static str, ns: Option<String>, name: String| {

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::Recorder;
 use kube::runtime::watcher;
 
@@ -392,7 +392,7 @@ pub async fn run(
     }
     let controllers = apis.into_iter().map(|(sealed_api, secret_api)| {
         let key_ticks = ticks(tick_tx.subscribe());
-        let controller = Controller::new(sealed_api, sealed_config.clone());
+        let controller = crate::watched::controller(sealed_api, sealed_config.clone());
         // With the cache, its watch is the one that wakes owners (see `crate::owned`).
         let controller = match &ctx.owned {
             Some(owned) => controller.owns_stream(owned.watch(secret_api, owned_config.clone())),
