@@ -6,6 +6,7 @@
 //! - `sealed`: SealedSecrets: key ring and key manager, reconciler, HTTP endpoints.
 //! - `external`: ExternalSecrets: stores, providers (Vault, AWS), decisions, reconciler.
 //! - `owned`: the Secrets a reconciler wrote, from the watch that also wakes their owners.
+//! - `events`: Kubernetes Events with series, in bounded memory (kube's recorder keeps every Event).
 //! - `report`: what both reconcilers share when they report (events, status patch, timestamps).
 //! - `run`: flags, start-up and shutdown in the cluster; `lease`: leader election.
 //! - `offline`: the subcommands that need no cluster (make a key, check SealedSecret files).
@@ -15,6 +16,7 @@
 
 pub mod chart_args;
 pub mod duration;
+pub mod events;
 pub mod external;
 pub mod lease;
 pub mod offline;

@@ -67,6 +67,11 @@ enum Command {
     },
 }
 
+// `--features dhat`: a heap profile of the whole run, written to dhat-heap.json on exit.
+#[cfg(feature = "dhat")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
     // One TLS backend for kube, reqwest and the AWS SDK, whatever features their crates enable.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -126,6 +131,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: controller::run::RunArgs, warnings: &[String]) -> Result<()> {
+    #[cfg(feature = "dhat")]
+    let _profiler = dhat::Profiler::new_heap();
     controller::run::init_logging(&args);
     for warning in warnings {
         tracing::warn!("{warning}");

@@ -5,9 +5,9 @@
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
 
+use crate::events::{Event, EventType, Recorder};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::{Recorder, Reporter};
 use anyhow::{Context as _, Result, anyhow};
-use kube::runtime::events::{Recorder, Reporter};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 

@@ -54,6 +54,9 @@ pub struct Seen<'a> {
     pub now: SystemTime,
     /// Failures recorded for this resource version, and the time since the last one.
     pub failing: Option<(u32, Duration)>,
+    /// The last sync this controller made of the object (resource version, time), which the
+    /// watched copy's status may not show yet.
+    pub last_sync: Option<(&'a str, SystemTime)>,
 }
 
 /// When to sync.
@@ -97,11 +100,21 @@ pub fn gate(seen: &Seen<'_>) -> Result<Gate, Rejected> {
         error: e.into(),
     })?;
     let status = es.status.clone().unwrap_or_default();
-    let since_last_sync = status
+    let status_sync = status
         .refresh_time
         .as_deref()
         .and_then(crate::report::parse_rfc3339)
-        .map(|t| seen.now.duration_since(t).unwrap_or(Duration::ZERO));
+        .map(|t| (status.synced_resource_version.as_deref(), t));
+    // Our own record wins when it is newer than the status the copy carries (the watch has not
+    // delivered our status patch yet): syncing again would write the same status twice.
+    let (synced_resource_version, last_sync_at) = match (status_sync, seen.last_sync) {
+        (Some((_, at)), Some((rv, ours))) if ours > at => (Some(rv), Some(ours)),
+        (None, Some((rv, ours))) => (Some(rv), Some(ours)),
+        (Some((rv, at)), _) => (rv, Some(at)),
+        (None, None) => (status.synced_resource_version.as_deref(), None),
+    };
+    let since_last_sync =
+        last_sync_at.map(|t| seen.now.duration_since(t).unwrap_or(Duration::ZERO));
     let identity = match &es.metadata.uid {
         Some(uid) => uid.clone(),
         None => format!(
@@ -114,7 +127,7 @@ pub fn gate(seen: &Seen<'_>) -> Result<Gate, Rejected> {
     let decision = schedule::decide_refresh(&RefreshInput {
         policy: es.spec.refresh_policy.unwrap_or_default(),
         interval,
-        synced_resource_version: status.synced_resource_version.as_deref(),
+        synced_resource_version,
         current_resource_version: seen.current_rv,
         since_last_sync,
         target_valid: seen.target_valid,
@@ -135,10 +148,7 @@ pub fn gate(seen: &Seen<'_>) -> Result<Gate, Rejected> {
     }
     // Only a change after a sync (spec edit, force-sync annotation) bypasses the shared
     // cache; a new object may reuse a value another object fetched within its window.
-    let force = status
-        .synced_resource_version
-        .as_deref()
-        .is_some_and(|rv| rv != seen.current_rv);
+    let force = synced_resource_version.is_some_and(|rv| rv != seen.current_rv);
     Ok(Gate::Sync(Schedule {
         interval,
         jitter,
@@ -634,6 +644,44 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_older_than_our_own_sync_waits_instead_of_syncing_again() {
+        let mut e = es("  refreshInterval: 1h\n  data:\n  - {secretKey: a, remoteRef: {key: a}}\n");
+        let now = SystemTime::now();
+        let gate_with = |e: &ExternalSecret, last_sync| {
+            gate(&Seen {
+                es: e,
+                target_valid: true,
+                current_rv: "1-x",
+                now,
+                failing: None,
+                last_sync,
+            })
+        };
+        // The watch handed over the object from before our status patch: no status at all.
+        assert!(matches!(gate_with(&e, None), Ok(Gate::Sync(_))));
+        assert!(matches!(
+            gate_with(&e, Some(("1-x", now))),
+            Ok(Gate::Wait(_))
+        ));
+        // Our record is of another version: the object changed since, sync it.
+        let Ok(Gate::Sync(s)) = gate_with(&e, Some(("0-old", now))) else {
+            panic!()
+        };
+        assert!(s.force);
+        // A status newer than our record (another replica synced since) is the one read.
+        e.status = Some(crds::external_secrets::ExternalSecretStatus {
+            synced_resource_version: Some("0-old".into()),
+            refresh_time: Some(crate::report::rfc3339(now)),
+            ..Default::default()
+        });
+        let an_hour_ago = now - Duration::from_secs(3600);
+        assert!(matches!(
+            gate_with(&e, Some(("1-x", an_hour_ago))),
+            Ok(Gate::Sync(s)) if s.force
+        ));
+    }
+
+    #[test]
     fn gate_waits_for_the_interval_and_the_backoff() {
         let mut e = es("  refreshInterval: 1h\n  data:\n  - {secretKey: a, remoteRef: {key: a}}\n");
         let now = SystemTime::now();
@@ -644,6 +692,7 @@ mod tests {
                 current_rv: "1-x",
                 now,
                 failing,
+                last_sync: None,
             };
             gate(&seen)
         };

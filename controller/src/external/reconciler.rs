@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::events::Recorder;
 use crds::external_secrets::{ExternalSecret, ExternalSecretStatus, LocalObjectReference};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::Recorder;
 use kube::{Api, ResourceExt};
 use zeroize::Zeroizing;
 
@@ -57,6 +57,9 @@ pub struct Context {
     /// Consecutive failures per object, with the time of the last attempt and the resource
     /// version it was made for: gates retries to the backoff even when watch events arrive.
     failures: Mutex<HashMap<String, Failure>>,
+    /// The last successful sync of each object (resource version, time): the watched copy may
+    /// not carry that status yet.
+    synced: Mutex<HashMap<String, (String, SystemTime)>>,
 }
 
 impl Context {
@@ -78,6 +81,7 @@ impl Context {
             targets: None,
             stores_watched: None,
             failures: Mutex::new(HashMap::new()),
+            synced: Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,12 +128,29 @@ impl Context {
         entry.count
     }
 
+    fn last_sync(&self, key: &str) -> Option<(String, SystemTime)> {
+        self.synced.lock().ok()?.get(key).cloned()
+    }
+
+    fn record_sync(&self, key: &str, resource_version: &str, at: SystemTime) {
+        if let Ok(mut synced) = self.synced.lock() {
+            // A forgotten entry costs one redundant sync: forget all at once past the bound.
+            if synced.len() >= MAX_SYNC_RECORDS {
+                synced.clear();
+            }
+            synced.insert(key.to_string(), (resource_version.to_string(), at));
+        }
+    }
+
     fn clear_failure(&self, key: &str) {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(key);
         }
     }
 }
+
+/// Objects whose last sync is remembered (see `Context::record_sync`).
+const MAX_SYNC_RECORDS: usize = 100_000;
 
 /// Why a sync failed: the text goes to the status condition and events. Never a value.
 #[derive(Debug, thiserror::Error)]
@@ -167,11 +188,13 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     }
     let seen = observe(&ctx, &es).await?;
     let now = SystemTime::now();
+    let last_sync = ctx.last_sync(&seen.object_key);
     let attempt = Attempt {
         ctx: &ctx,
         es: &es,
         object_key: &seen.object_key,
         current_rv: &seen.current_rv,
+        now,
         now_text: &report::rfc3339(now),
     };
     let schedule = match plan::gate(&plan::Seen {
@@ -180,6 +203,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
         current_rv: &seen.current_rv,
         now,
         failing: ctx.failing(&seen.object_key, &seen.current_rv),
+        last_sync: last_sync.as_ref().map(|(rv, at)| (rv.as_str(), *at)),
     }) {
         Ok(Gate::Idle) => return Ok(Action::await_change()),
         Ok(Gate::Wait(d)) => return Ok(Action::requeue(d)),
@@ -502,6 +526,7 @@ struct Attempt<'a> {
     es: &'a ExternalSecret,
     object_key: &'a str,
     current_rv: &'a str,
+    now: SystemTime,
     now_text: &'a str,
 }
 
@@ -537,6 +562,7 @@ impl Attempt<'_> {
             name: secret::target_name(es),
         });
         report::patch_status(&self.api(), &name, &new_status).await?;
+        ctx.record_sync(self.object_key, self.current_rv, self.now);
         ctx.metrics.condition(&ns, &name, synced.ready());
         tracing::info!(namespace = %ns, name = %name, reason, "external secret synced");
         if let Some(reason) = synced.event_reason() {

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::Recorder;
 use crds::{SealedSecret, SealedSecretStatus};
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt as _;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::{self, Action};
-use kube::runtime::events::Recorder;
 use kube::runtime::watcher;
 
 use super::desired::{self, ANNOTATION_KEY, FailReason, Outcome, Plan, WriteMode};

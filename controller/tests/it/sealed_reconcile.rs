@@ -558,10 +558,7 @@ async fn events_say_unsealed_or_why_not() {
         client: client.clone(),
         keys: key_ring(),
         metrics: SealedMetrics::default(),
-        recorder: Some(kube::runtime::events::Recorder::new(
-            client.clone(),
-            reporter,
-        )),
+        recorder: Some(controller::events::Recorder::new(client.clone(), reporter)),
         update_status: true,
         unseal_threads: 1,
         rsa_slots: Context::rsa_slots(),
@@ -604,6 +601,22 @@ async fn events_say_unsealed_or_why_not() {
         .and_then(|e| e.note.clone())
         .unwrap_or_default();
     assert!(note.contains("no key could decrypt"), "{note}");
+
+    // The same failure again within minutes: the Event counts it instead of a second Event.
+    let renamed = sealed_api.get("renamed").await.unwrap();
+    reconcile(Arc::new(renamed), Arc::clone(&ctx))
+        .await
+        .unwrap();
+    let failures: Vec<_> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("ErrUnsealFailed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].series.as_ref().map(|s| s.count), Some(2));
 }
 
 #[tokio::test]

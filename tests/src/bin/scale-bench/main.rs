@@ -50,6 +50,8 @@ const PHASE_LIMIT: Duration = Duration::from_secs(900);
 #[derive(Debug, Clone)]
 struct Options {
     n: usize,
+    /// SealedSecrets to create: N unless `--sealed` says otherwise (0: ExternalSecrets alone).
+    sealed: Option<usize>,
     m: usize,
     namespaces: usize,
     controller_bin: Option<PathBuf>,
@@ -61,6 +63,10 @@ struct Options {
 }
 
 impl Options {
+    fn sealed(&self) -> usize {
+        self.sealed.unwrap_or(self.n)
+    }
+
     fn refresh(&self) -> &str {
         match (&self.refresh, self.soak) {
             (Some(r), _) => r,
@@ -75,6 +81,7 @@ fn usage() -> ! {
         "usage: scale-bench [--n N] [--m M] [--namespaces K] [--controller-bin PATH] [-- CONTROLLER FLAGS...]
   --n N               SealedSecrets and ExternalSecrets to create (default 1000)
   --m M               unrelated Secrets to create (default 10000)
+  --sealed K          SealedSecrets to create instead of N (0: time ExternalSecrets alone)
   --namespaces K      spread every object over K namespaces (default 10)
   --controller-bin P  use this secrets-controller instead of building the release one
   --soak MINUTES      keep the first controller running this long (hand edits, a key renewal,
@@ -92,6 +99,7 @@ fn parse_options() -> Options {
         namespaces: 10,
         controller_bin: None,
         soak: None,
+        sealed: None,
         refresh: None,
         extra_args: Vec::new(),
     };
@@ -106,6 +114,7 @@ fn parse_options() -> Options {
         match arg.as_str() {
             "--n" => options.n = number("--n"),
             "--m" => options.m = number("--m"),
+            "--sealed" => options.sealed = Some(number("--sealed")),
             "--namespaces" => options.namespaces = number("--namespaces").max(1),
             "--controller-bin" => {
                 options.controller_bin =
@@ -195,6 +204,9 @@ fn rsa_reference(
     sample: &[(Vec<u8>, Vec<u8>)],
     values: usize,
 ) -> Duration {
+    if sample.is_empty() {
+        return Duration::ZERO;
+    }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -249,7 +261,7 @@ async fn populate(client: &kube::Client, options: &Options) -> Result<Duration> 
         .context("create the sealing key Secret")?;
 
     // Sealing (RSA public operations) is quick; keep it off the async workers all the same.
-    let n = options.n;
+    let n = options.sealed();
     let opts = options.clone();
     let public = certificate.public_key().clone();
     let (sealed, sample) = tokio::task::spawn_blocking(move || {
@@ -570,10 +582,14 @@ async fn verify(client: &kube::Client, options: &Options) -> Result<()> {
             wrong.push(name);
         }
     }
-    if sealed.items.len() != options.n || external.items.len() != options.n || !wrong.is_empty() {
+    if sealed.items.len() != options.sealed()
+        || external.items.len() != options.n
+        || !wrong.is_empty()
+    {
         bail!(
-            "target Secrets wrong: {} sealed, {} external (want {} each), wrong data in {:?}",
+            "target Secrets wrong: {} sealed (want {}), {} external (want {}), wrong data in {:?}",
             sealed.items.len(),
+            options.sealed(),
             external.items.len(),
             options.n,
             wrong.iter().take(5).collect::<Vec<_>>()
@@ -627,8 +643,11 @@ fn print_report(options: &Options, rsa: Duration, phases: &[Phase]) {
         .unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "\nN={} (SealedSecrets and ExternalSecrets), M={} unrelated Secrets, {} namespaces; {cpus} CPUs ({host})\n",
-        options.n, options.m, options.namespaces
+        "\n{} SealedSecrets, {} ExternalSecrets, M={} unrelated Secrets, {} namespaces; {cpus} CPUs ({host})\n",
+        options.sealed(),
+        options.n,
+        options.m,
+        options.namespaces
     );
     print!("| measurement |");
     for p in phases {
@@ -650,7 +669,7 @@ fn print_report(options: &Options, rsa: Duration, phases: &[Phase]) {
     row(
         &format!(
             "  RSA lower bound ({} opens on {cpus} CPUs, measured here)",
-            3 * options.n
+            3 * options.sealed()
         ),
         &|p| {
             p.sealed_synced
@@ -707,7 +726,7 @@ async fn bench(options: Options) -> Result<()> {
 
     let (proxy, url) = Proxy::start(cluster.client().await).await?;
     let kubeconfig = proxy_kubeconfig(&cluster.dir, &url)?;
-    let sealed = track(&client, SEALED_LABEL, options.n);
+    let sealed = track(&client, SEALED_LABEL, options.sealed());
     let external = track(&client, EXTERNAL_LABEL, options.n);
 
     let mut options = options;
