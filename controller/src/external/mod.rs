@@ -2,14 +2,16 @@
 //!
 //! Decisions live in plain modules (`schedule`, `data`, `template`, `secret`); providers sit
 //! behind one trait (`provider`); the coalescing cache (`cache`) shares provider calls between
-//! ExternalSecrets; `stores` keeps one provider client per store; `reconciler` is the thin
-//! Kubernetes I/O around them, and [`run`] drives it from kube-runtime controllers.
+//! ExternalSecrets; `stores` keeps one provider client per store; `owned` holds the managed
+//! Secrets as their watch delivers them (no values); `reconciler` is the thin Kubernetes I/O
+//! around them, and [`run`] drives it from kube-runtime controllers.
 
 pub mod cache;
 pub mod credentials;
 pub mod data;
 pub mod gjson;
 pub mod metrics;
+pub mod owned;
 pub mod plan;
 pub mod provider;
 pub mod reconciler;
@@ -19,7 +21,6 @@ pub mod secret;
 pub mod settings;
 pub mod store_status;
 pub mod stores;
-pub mod target;
 pub mod template;
 
 use std::future::Future;
@@ -141,11 +142,11 @@ pub async fn run(
 
     // Each cache is filled by the watch that wakes the ExternalSecrets it concerns, so a woken
     // reconcile finds the change that woke it (see `crate::owned`).
-    let targets = target::owned_targets();
+    let owned = owned::owned_secrets();
     let (ss_reader, ss_writer) = reflector::store();
     let (css_reader, css_writer) = reflector::store();
     let mut ctx = context_with(client.clone(), &settings, metrics, true);
-    ctx.targets = Some(targets.clone());
+    ctx.owned = Some(owned.clone());
     ctx.stores_watched = Some(stores::WatchedStores {
         namespaced: ss_reader,
         cluster: css_reader,
@@ -169,7 +170,7 @@ pub async fn run(
         users_of_store(&es_store.state(), kind, ns.as_deref(), &name)
     };
     let by_store_css = by_store.clone();
-    let managed = targets.watch(
+    let managed = owned.watch(
         secret_api,
         watcher::Config::default().labels(&format!("{}=true", secret::MANAGED_LABEL)),
     );

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use super::cache::{Coalescer, Served};
 use super::data::SecretMap;
 use super::metrics::{EsLabels, Metrics};
+use super::owned::{self, OwnedSecrets};
 use super::plan::{self, Answers, DecisionError, Failure, Gate, Schedule, Synced, Write};
 use super::provider::{ProviderError, ValueRef};
 use super::registry::{ProviderOptions, StoreClient, StoreRegistry};
@@ -26,7 +27,6 @@ use super::schedule;
 use super::secret::{self, Owner};
 use super::settings::Settings;
 use super::stores::{self, StoreError};
-use super::target::{self, OwnedTargets};
 use super::template::{self, SourceKind};
 use crate::report::{self, Note};
 
@@ -51,7 +51,7 @@ pub struct Context {
     /// How templates run: budget and delimiters.
     pub template: templating::Options,
     /// The managed Secrets, as the watch delivered them; `None`: read each with a GET.
-    pub targets: Option<OwnedTargets>,
+    pub owned: Option<OwnedSecrets>,
     /// The stores, as the controller's store watches delivered them; `None`: GET each.
     pub stores_watched: Option<stores::WatchedStores>,
     /// Consecutive failures per object, with the time of the last attempt and the resource
@@ -78,7 +78,7 @@ impl Context {
             controller_class: settings.controller_class.clone(),
             recorder,
             template: settings.template.clone(),
-            targets: None,
+            owned: None,
             stores_watched: None,
             failures: Mutex::new(HashMap::new()),
             synced: Mutex::new(HashMap::new()),
@@ -242,7 +242,7 @@ struct Observed {
     target_valid: bool,
     /// The target as the watch delivered it (no values) when the decision is made from that
     /// copy; `from_watch` also covers a Secret the watch has never seen.
-    copy: Option<Arc<target::Observed>>,
+    copy: Option<Arc<owned::Observed>>,
     from_watch: bool,
     secrets: Api<Secret>,
 }
@@ -254,10 +254,10 @@ async fn observe(ctx: &Context, es: &ExternalSecret) -> Result<Observed, Error> 
     let name = es.name_any();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let target_name = secret::target_name(es);
-    let watched = match &ctx.targets {
-        Some(targets) if target::decidable_without_values(es) => {
-            targets.ready().await;
-            Some(targets.get(&ns, &target_name))
+    let watched = match &ctx.owned {
+        Some(owned) if owned::decidable_without_values(es) => {
+            owned.ready().await;
+            Some(owned.get(&ns, &target_name))
         }
         _ => None,
     };
@@ -326,11 +326,11 @@ async fn sync(
         sources: &sources,
         options: &ctx.template,
     };
-    let decide = |fetched, existing: Option<&Secret>, copy: Option<&target::Observed>| {
+    let decide = |fetched, existing: Option<&Secret>, copy: Option<&owned::Observed>| {
         let (write, synced) =
             off_the_async_worker(|| plan::after_fetch(es, &owner, fetched, existing, &templates))?;
         Ok::<_, SyncError>(match copy {
-            Some(copy) => target::settle_against_copy(write, synced, copy),
+            Some(copy) => owned::settle_against_copy(write, synced, copy),
             None => (write, synced),
         })
     };

@@ -45,9 +45,9 @@ impl Observed {
 }
 
 /// The cache of the Secrets ExternalSecrets manage.
-pub type OwnedTargets = OwnedCache<Observed>;
+pub type OwnedSecrets = OwnedCache<Observed>;
 
-pub fn owned_targets() -> OwnedTargets {
+pub fn owned_secrets() -> OwnedSecrets {
     OwnedCache::new(Arc::new(Observed::of))
 }
 
