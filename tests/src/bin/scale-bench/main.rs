@@ -310,8 +310,8 @@ async fn populate(client: &kube::Client, options: &Options) -> Result<Duration> 
         .await
         .context("create the ClusterSecretStore")?;
 
-    let mut external = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut external = Vec::with_capacity(options.n);
+    for i in 0..options.n {
         let ns = namespace_of(i, options);
         let object: crds::external_secrets::ExternalSecret = serde_json::from_value(
             serde_json::json!({
