@@ -29,6 +29,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::core::PartialObjectMeta;
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, watcher};
 
 use proxy::Proxy;
@@ -379,7 +380,8 @@ fn track(client: &kube::Client, label: &'static str, goal: usize) -> Tracker {
     let api: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
     let state = Arc::clone(&seen);
     tokio::spawn(async move {
-        let mut events = Box::pin(watcher(api, watcher::Config::default().labels(label)));
+        let mut events =
+            Box::pin(watcher(api, watcher::Config::default().labels(label)).default_backoff());
         while let Some(event) = events.next().await {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
             match event {

@@ -86,7 +86,8 @@ pub async fn soak(
             edits = Edits::Restored;
             note.push_str("edits restored; ");
         }
-        if last_verify.elapsed() >= VERIFY_EVERY {
+        // Not while a hand edit may still be pending (its own check above comes first).
+        if last_verify.elapsed() >= VERIFY_EVERY && !matches!(edits, Edits::Made(_)) {
             verify(client, options).await?;
             last_verify = Instant::now();
             note.push_str("all targets correct; ");
