@@ -10,11 +10,13 @@
 //! - `report`: what both reconcilers share when they report (events, status patch, timestamps).
 //! - `run`: flags, start-up and shutdown in the cluster; `lease`: leader election.
 //! - `offline`: the subcommands that need no cluster (make a key, check SealedSecret files).
-//! - `chart_args`: the arguments Bitnami's and ESO's charts render, accepted or named as ignored.
+//! - `chart_args`: the arguments Bitnami's and ESO's charts render, accepted or named as ignored;
+//!   `chart_flags` defines them for clap.
 //! - `watched`: controllers whose caches drop what no reconcile reads (managedFields).
 //! - `duration`: Go-style durations as the flags and fields spell them.
 
 pub mod chart_args;
+pub mod chart_flags;
 pub mod duration;
 pub mod events;
 pub mod external;

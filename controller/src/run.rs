@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, anyhow};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 
-use crate::chart_args::ChartArgs;
+use crate::chart_flags::ChartArgs;
 use crate::duration::parse_go_duration;
 use crate::external::{self, ExternalSecretsArgs};
 use crate::lease::{self, LeaseConfig};

@@ -444,7 +444,8 @@ pub fn after_fetch(
             DeletionPolicy::Retain => {}
         }
     }
-    let rendered = template::apply(es, fetched.data, templates.sources, templates.options)?;
+    let rendered = template::apply(es, fetched.data, templates.sources, templates.options)
+        .map_err(PlanError::from)?;
     Ok(match secret::plan_write(es, owner, rendered, existing)? {
         WritePlan::Create(s) => (Write::Create(s), Synced::Created),
         WritePlan::Replace(s) => (Write::Replace(s), Synced::Updated),

@@ -11,8 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use sha3::{Digest, Sha3_224};
 
 use super::data::validate_key;
-use super::template::{Rendered, SourceKind};
-use templating::TemplateError;
+use super::template::{ApplyError, Rendered};
 
 pub const MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
 pub const DATA_HASH_ANNOTATION: &str = "reconcile.external-secrets.io/data-hash";
@@ -26,28 +25,10 @@ pub const REASON_MISSING: &str = "SecretMissing";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
-    #[error("template at {place}: {source}")]
-    Template {
-        place: String,
-        #[source]
-        source: TemplateError,
-    },
+    #[error(transparent)]
+    Template(#[from] ApplyError),
     #[error(transparent)]
     Data(#[from] super::data::DataError),
-    #[error("templateFrom: {kind} {name:?} not found in the ExternalSecret's namespace")]
-    TemplateSourceMissing { kind: SourceKind, name: String },
-    #[error("templateFrom: {kind} {name:?} has no key {key:?}")]
-    TemplateSourceKey {
-        kind: SourceKind,
-        name: String,
-        key: String,
-    },
-    #[error("templateFrom target {0:?} is not supported (Data, Annotations or Labels)")]
-    TemplateTarget(String),
-    #[error("template at {place} does not render to a YAML map of strings")]
-    KeysAndValues { place: String },
-    #[error("template engineVersion {0:?} is not supported (only v2)")]
-    EngineVersion(String),
     #[error("target Secret {0:?} is owned by another resource")]
     OwnedByOther(String),
     #[error("target Secret {0:?} is immutable and its data would change")]

@@ -13,7 +13,31 @@ use templating::{Options, render_with};
 use zeroize::Zeroizing;
 
 use super::data::SecretMap;
-use super::secret::PlanError;
+
+/// Why a template could not be applied. Messages name places and keys, never values.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApplyError {
+    #[error("template at {place}: {source}")]
+    Template {
+        place: String,
+        #[source]
+        source: templating::TemplateError,
+    },
+    #[error("templateFrom: {kind} {name:?} not found in the ExternalSecret's namespace")]
+    SourceMissing { kind: SourceKind, name: String },
+    #[error("templateFrom: {kind} {name:?} has no key {key:?}")]
+    SourceKey {
+        kind: SourceKind,
+        name: String,
+        key: String,
+    },
+    #[error("templateFrom target {0:?} is not supported (Data, Annotations or Labels)")]
+    Target(String),
+    #[error("template at {place} does not render to a YAML map of strings")]
+    KeysAndValues { place: String },
+    #[error("template engineVersion {0:?} is not supported (only v2)")]
+    EngineVersion(String),
+}
 
 /// The kind of object a `templateFrom` entry reads templates from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,12 +110,12 @@ enum Target {
 impl Target {
     /// ESO compares the target case-insensitively; paths into other fields only exist for
     /// generic (non-Secret) targets, which this controller does not write.
-    fn parse(text: Option<&str>) -> Result<Target, PlanError> {
+    fn parse(text: Option<&str>) -> Result<Target, ApplyError> {
         match text.map(str::to_ascii_lowercase).as_deref() {
             None | Some("") | Some("data") => Ok(Target::Data),
             Some("annotations") => Ok(Target::Annotations),
             Some("labels") => Ok(Target::Labels),
-            Some(_) => Err(PlanError::TemplateTarget(text.unwrap_or_default().into())),
+            Some(_) => Err(ApplyError::Target(text.unwrap_or_default().into())),
         }
     }
 }
@@ -122,8 +146,8 @@ struct Engine<'a> {
 
 impl Engine<'_> {
     /// Renders `text`; `place` names the template in errors.
-    fn run(&self, place: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, PlanError> {
-        render_with(text, self.data, self.options).map_err(|source| PlanError::Template {
+    fn run(&self, place: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, ApplyError> {
+        render_with(text, self.data, self.options).map_err(|source| ApplyError::Template {
             place: place.to_string(),
             source,
         })
@@ -138,7 +162,7 @@ impl Engine<'_> {
         text: &str,
         scope: TemplateScope,
         target: Target,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), ApplyError> {
         let value = self.run(place, text)?;
         match scope {
             TemplateScope::Values => out.put(target, key.to_string(), value),
@@ -160,16 +184,16 @@ impl Engine<'_> {
         r: &TemplateRef,
         target: Target,
         sources: &Sources,
-    ) -> Result<(), PlanError> {
+    ) -> Result<(), ApplyError> {
         let Some(Some(contents)) = sources.get(&source) else {
-            return Err(PlanError::TemplateSourceMissing {
+            return Err(ApplyError::SourceMissing {
                 kind: source.kind,
                 name: source.name,
             });
         };
         for item in &r.items {
             let Some(text) = contents.get(&item.key) else {
-                return Err(PlanError::TemplateSourceKey {
+                return Err(ApplyError::SourceKey {
                     kind: source.kind,
                     name: source.name,
                     key: item.key.clone(),
@@ -190,12 +214,12 @@ impl Engine<'_> {
 fn keys_and_values(
     place: &str,
     rendered: &[u8],
-) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, PlanError> {
+) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, ApplyError> {
     if rendered.iter().all(u8::is_ascii_whitespace) {
         return Ok(BTreeMap::new());
     }
     let map: BTreeMap<String, String> =
-        serde_yaml::from_slice(rendered).map_err(|_| PlanError::KeysAndValues {
+        serde_yaml::from_slice(rendered).map_err(|_| ApplyError::KeysAndValues {
             place: place.to_string(),
         })?;
     Ok(map
@@ -214,7 +238,7 @@ pub fn apply(
     fetched: SecretMap,
     sources: &Sources,
     options: &Options,
-) -> Result<Rendered, PlanError> {
+) -> Result<Rendered, ApplyError> {
     let Some(t) = es.spec.target.template.as_ref() else {
         return Ok(Rendered {
             data: fetched,
@@ -230,9 +254,9 @@ fn apply_template(
     fetched: SecretMap,
     sources: &Sources,
     options: &Options,
-) -> Result<Rendered, PlanError> {
+) -> Result<Rendered, ApplyError> {
     if t.engine_version != "v2" {
-        return Err(PlanError::EngineVersion(t.engine_version.clone()));
+        return Err(ApplyError::EngineVersion(t.engine_version.clone()));
     }
     let engine = Engine {
         data: &fetched,
@@ -311,7 +335,7 @@ mod tests {
         map(&[("user", "admin"), ("pass", "pw")])
     }
 
-    fn go(e: &ExternalSecret, sources: &Sources) -> Result<Rendered, PlanError> {
+    fn go(e: &ExternalSecret, sources: &Sources) -> Result<Rendered, ApplyError> {
         apply(e, fetched(), sources, &Options::default())
     }
 
@@ -450,7 +474,7 @@ mod tests {
         let e = es("      templateFrom:\n      - {target: spec.x, literal: 'a: b'}\n");
         assert!(matches!(
             go(&e, &Sources::new()),
-            Err(PlanError::TemplateTarget(t)) if t == "spec.x"
+            Err(ApplyError::Target(t)) if t == "spec.x"
         ));
         let e = es("      templateFrom:\n      - literal: '[{{ .pass }}]'\n");
         let err = go(&e, &Sources::new()).unwrap_err().to_string();
@@ -462,7 +486,7 @@ mod tests {
         let e = es("      engineVersion: v1\n      data: {a: b}\n");
         assert!(matches!(
             go(&e, &Sources::new()),
-            Err(PlanError::EngineVersion(_))
+            Err(ApplyError::EngineVersion(_))
         ));
     }
 
