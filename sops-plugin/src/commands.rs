@@ -99,7 +99,8 @@ pub fn set(a: SetArgs) -> Result<()> {
         Some(v) => (a.path, v),
         None => split_set_arg(&a.path).ok_or_else(|| anyhow!("expected PATH VALUE"))?,
     };
-    let v = sops_plugin::value::parse_json_value(&value).map_err(|e| anyhow!("VALUE: {e}"))?;
+    let v =
+        sops_plugin::stores::json::parse_json_value(&value).map_err(|e| anyhow!("VALUE: {e}"))?;
     let p = sops_plugin::value::parse_index_path(&path).map_err(|e| anyhow!("PATH: {e}"))?;
     let doc = o
         .docs

@@ -190,11 +190,6 @@ pub fn parse_index_path(s: &str) -> Result<Vec<PathSeg>, String> {
     Ok(out)
 }
 
-/// Parses a `set` value written as JSON (`"text"`, `42`, `{"a": 1}`...).
-pub fn parse_json_value(s: &str) -> Result<Value, String> {
-    crate::stores::json::parse_value(s.trim().as_bytes()).map_err(|e| e.to_string())
-}
-
 /// Sets the value at `path`, creating maps on the way; `[len]` appends to a list.
 pub fn set_path(doc: &mut Map, path: &[PathSeg], v: Value) -> Result<(), String> {
     let mut root = Value::Map(std::mem::take(doc));

@@ -206,6 +206,11 @@ pub fn parse(src: &[u8]) -> Result<Map> {
     }
 }
 
+/// Parses a `set` value written as JSON (`"text"`, `42`, `{"a": 1}`...).
+pub fn parse_json_value(s: &str) -> std::result::Result<Value, String> {
+    parse_value(s.trim().as_bytes()).map_err(|e| e.to_string())
+}
+
 /// Parses any JSON value (used for `set` values).
 pub fn parse_value(src: &[u8]) -> Result<Value> {
     let mut p = P { b: src, i: 0 };

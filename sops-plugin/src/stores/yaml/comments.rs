@@ -3,7 +3,7 @@
 
 use saphyr_parser::ScalarStyle;
 
-use super::parse::{PKind, PNode, Pos};
+use super::node::{PKind, PNode, Pos};
 
 /// Index just past the closing quote of the quoted scalar opening at `start`.
 pub(super) fn quoted_end(chars: &[char], start: usize, style: ScalarStyle) -> Option<usize> {

@@ -4,6 +4,7 @@
 //! key, go-yaml's quoting rules), so decrypted output matches `sops decrypt` byte for byte on
 //! ordinary files.
 //!
+//! - [`node`]: the node tree both of the next two work on
 //! - [`parse`]: events to a node tree, aliases, plain values
 //! - [`comments`]: finding comments and attaching them where go-yaml does
 //! - [`resolve`]: go-yaml's scalar resolution (plain scalars to types, and back)
@@ -14,6 +15,7 @@
 
 mod comments;
 mod emit;
+mod node;
 mod parse;
 mod resolve;
 

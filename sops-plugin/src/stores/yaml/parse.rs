@@ -6,39 +6,10 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use super::comments::{place_before_next, place_comment, quoted_end, scan_comments};
+use super::node::{PKind, PNode, Pos};
 use super::resolve::resolve_scalar;
 use crate::error::{Error, Result};
 use crate::value::{Key, Map, Value};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Pos {
-    pub(super) line: usize,
-    pub(super) col: usize,
-}
-
-#[derive(Clone, Debug)]
-pub(super) enum PKind {
-    Scalar(Value),
-    /// Entries: key text, key start, value.
-    Map(Vec<(String, Pos, PNode)>),
-    Seq(Vec<PNode>),
-    /// An alias, expanded once comments are placed so that copies carry the anchored node's
-    /// comments too (as go-yaml's shared nodes do).
-    Alias(usize),
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct PNode {
-    pub(super) start: Pos,
-    /// Anchor id (0: none).
-    pub(super) anchor: usize,
-    /// Line of the closing event (for flow collections: the line of `]` or `}`).
-    pub(super) end_line: usize,
-    pub(super) flow: bool,
-    pub(super) kind: PKind,
-    /// Comments placed before child index `usize` (== len means at the end).
-    pub(super) comments: Vec<(usize, String)>,
-}
 
 pub(super) struct Builder<'a> {
     pub(super) events: Vec<(Event<'a>, Span)>,
