@@ -11,8 +11,9 @@
 //!
 //! Modules, in the order a template runs through them:
 //! - `lex`, `parse`: text to tree, with Go's parse-time checks.
-//! - `exec`: walking the tree against the data, within the budget.
-//! - `value`: the values a template sees (Go's types as ESO passes them).
+//! - `exec`: walking the tree against the data, within the budget (`budget`).
+//! - `value`: the values a template sees (Go's types as ESO passes them); `objects`: the Go
+//!   structs among them (`time.Time`, `*semver.Version`).
 //! - `funcs`: the function table (Go builtins, Sprig, ESO), each call charged to the budget.
 //! - `gofmt`: Go's `fmt` printing; `json`: Go's encoding/json and ESO's YAML helpers.
 
@@ -20,11 +21,13 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
+mod budget;
 mod exec;
 mod funcs;
 mod gofmt;
 mod json;
 mod lex;
+mod objects;
 mod parse;
 mod value;
 

@@ -32,8 +32,8 @@ pub(crate) enum Value {
 /// Go values with fields (or field-like methods) and their own printed form.
 #[derive(Debug, Clone)]
 pub(crate) enum Object {
-    Time(crate::funcs::GoTime),
-    Version(crate::funcs::Version),
+    Time(crate::objects::GoTime),
+    Version(crate::objects::Version),
     /// Sprig's `certificate{Cert, Key string}`.
     Certificate {
         cert: Bytes,

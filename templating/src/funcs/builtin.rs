@@ -2,7 +2,7 @@
 //! those.
 
 use super::{R, arity, at_least};
-use crate::exec::Budget;
+use crate::budget::Budget;
 use crate::gofmt;
 use crate::value::Value;
 

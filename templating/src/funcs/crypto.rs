@@ -10,7 +10,7 @@ use rand::Rng as _;
 use zeroize::Zeroizing;
 
 use super::{R, arity, count, int, pki, string, text, wrong_type};
-use crate::exec::Budget;
+use crate::budget::Budget;
 use crate::value::{Object, Value};
 
 pub(super) const NAMES: &[&str] = &[

@@ -5,7 +5,8 @@
 use std::sync::OnceLock;
 
 use super::{R, arity, int, text, wrong_type};
-use crate::exec::Budget;
+use crate::budget::Budget;
+use crate::objects::GoTime;
 use crate::value::{Object, Value};
 
 pub(super) const NAMES: &[&str] = &[
@@ -28,17 +29,6 @@ pub(super) const NAMES: &[&str] = &[
 ];
 
 const NANOS: i128 = 1_000_000_000;
-
-/// A Go `time.Time`: an instant and the zone it is shown in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GoTime {
-    secs: i64,
-    nanos: u32,
-    /// Seconds east of UTC.
-    offset: i32,
-    /// The zone abbreviation; empty for a fixed offset without a name (Go prints the offset).
-    zone: String,
-}
 
 impl GoTime {
     fn utc(secs: i64, nanos: u32) -> GoTime {

@@ -10,13 +10,10 @@ mod semver;
 mod sprig;
 mod url;
 
-pub(crate) use date::GoTime;
-pub(crate) use semver::Version;
-
 /// The Sprig families kept outside sprig.rs, each with its names.
 const FAMILIES: [&[&str]; 4] = [date::NAMES, semver::NAMES, crypto::NAMES, url::NAMES];
 
-use crate::exec::Budget;
+use crate::budget::Budget;
 use crate::value::{Object, Value};
 
 pub(crate) type R<T> = Result<T, String>;

@@ -23,7 +23,7 @@ use sha1_011::Sha1;
 use zeroize::Zeroizing;
 
 use super::{R, arity, string, text};
-use crate::exec::Budget;
+use crate::budget::Budget;
 use crate::value::Value;
 
 pub(super) const NAMES: &[&str] = &[

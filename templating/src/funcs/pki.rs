@@ -3,7 +3,7 @@
 //! gets a clear "not implemented" error rather than "function not defined".
 
 use super::{R, arity, string, text};
-use crate::exec::Budget;
+use crate::budget::Budget;
 use crate::value::Value;
 
 pub(super) const NAMES: &[&str] = &[

@@ -9,19 +9,10 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::{R, arity, text, wrong_type};
+use crate::objects::Version;
 use crate::value::{Object, Value};
 
 pub(super) const NAMES: &[&str] = &["semver", "semverCompare"];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Version {
-    major: u64,
-    minor: u64,
-    patch: u64,
-    pre: String,
-    metadata: String,
-    original: String,
-}
 
 /// Masterminds' regular expressions, with Go's ASCII `\s`.
 const SV: &str = r"v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?";

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 
 use super::{R, arity, at_least, count, int, string, text};
-use crate::exec::Budget;
+use crate::budget::Budget;
 use crate::gofmt;
 use crate::value::{Value, deep_equal};
 
