@@ -5,11 +5,12 @@
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime};
 
-use crate::events::{Event, EventType, Recorder};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::events::{Event, EventType, Recorder};
 
 /// How long an event may take to publish: events are best effort, and a slow API server must
 /// not hold up a reconcile.

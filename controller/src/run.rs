@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::events::{Recorder, Reporter};
 use anyhow::{Context as _, Result, anyhow};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 
 use crate::chart_flags::ChartArgs;
 use crate::duration::parse_go_duration;
+use crate::events::{Recorder, Reporter};
 use crate::external::{self, ExternalSecretsArgs};
 use crate::lease::{self, LeaseConfig};
 use crate::sealed::http::{self, HttpState, RateLimiter, TrustedProxies};

@@ -26,13 +26,14 @@ pub mod template;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::events::{Recorder, Reporter};
 use crds::external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::{Controller, WatchStreamExt as _, controller, watcher};
+
+use crate::events::{Recorder, Reporter};
 
 pub use metrics::Metrics;
 pub use reconciler::{Context, Error};

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::events::Recorder;
 use crds::external_secrets::{ExternalSecret, ExternalSecretStatus, LocalObjectReference};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{DeleteParams, PostParams};
@@ -28,6 +27,7 @@ use super::secret::{self, Owner};
 use super::settings::Settings;
 use super::stores::{self, StoreError};
 use super::template::{self, SourceKind};
+use crate::events::Recorder;
 use crate::report::{self, Note};
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::events::Recorder;
 use crds::{SealedSecret, SealedSecretStatus};
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
@@ -17,6 +16,7 @@ use super::desired::{self, ANNOTATION_KEY, FailReason, Outcome, Plan, WriteMode}
 use super::keyring::KeyRing;
 use super::metrics::{ConditionLabels, SealedMetrics};
 use super::owned::OwnedSecrets;
+use crate::events::Recorder;
 use crate::report::{self, Note};
 
 /// What every reconcile needs.
