@@ -39,11 +39,16 @@ pub use metrics::Metrics;
 pub use reconciler::{Context, Error};
 pub use settings::{ExternalSecretsArgs, Settings};
 
+/// Store events a slow store-status reconciler may lag behind before the shared watch waits.
+const STORE_EVENTS_BUFFER: usize = 256;
+
 /// Errors that stop [`run`].
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("invalid flag {0}")]
     Flag(#[from] settings::FlagError),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// Creates the reconciler's metrics in the binary's /metrics registry.
@@ -143,9 +148,18 @@ pub async fn run(
 
     // Each cache is filled by the watch that wakes the ExternalSecrets it concerns, so a woken
     // reconcile finds the change that woke it (see `crate::owned`).
+    // One watch per store kind serves the lookups, wakes the ExternalSecrets and (subscribed)
+    // drives the store-status reconcilers: one list per kind, not two.
     let owned = owned::owned_secrets();
-    let (ss_reader, ss_writer) = reflector::store();
-    let (css_reader, css_writer) = reflector::store();
+    let (ss_reader, ss_writer) = reflector::store_shared(STORE_EVENTS_BUFFER);
+    let (css_reader, css_writer) = reflector::store_shared(STORE_EVENTS_BUFFER);
+    let (Some(ss_events), Some(css_events)) = (ss_writer.subscribe(), css_writer.subscribe())
+    else {
+        return Err(RunError::Internal(
+            "a shared store watch gave no subscription",
+        ));
+    };
+    let status_readers = (ss_reader.clone(), css_reader.clone());
     let mut ctx = context_with(client.clone(), &settings, metrics, true);
     ctx.owned = Some(owned.clone());
     ctx.stores_watched = Some(stores::WatchedStores {
@@ -155,12 +169,12 @@ pub async fn run(
     let ctx = Arc::new(ctx);
     let ss_watch = reflector(
         ss_writer,
-        watcher(ss_api.clone(), watcher::Config::default()).default_backoff(),
+        watcher(ss_api, watcher::Config::default()).default_backoff(),
     )
     .touched_objects();
     let css_watch = reflector(
         css_writer,
-        watcher(css_api.clone(), watcher::Config::default()).default_backoff(),
+        watcher(css_api, watcher::Config::default()).default_backoff(),
     )
     .touched_objects();
 
@@ -196,7 +210,7 @@ pub async fn run(
         .run(reconciler::reconcile, reconciler::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let ss_loop = Controller::new(ss_api, watcher::Config::default())
+    let ss_loop = Controller::for_shared_stream(ss_events, status_readers.0)
         .graceful_shutdown_on(shutdown.clone())
         .run(
             move |s, c| store_status::reconcile_secret_store(s, c, store_interval),
@@ -204,7 +218,7 @@ pub async fn run(
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
-    let css_loop = Controller::new(css_api, watcher::Config::default())
+    let css_loop = Controller::for_shared_stream(css_events, status_readers.1)
         .graceful_shutdown_on(shutdown.clone())
         .run(
             move |s, c| store_status::reconcile_cluster_store(s, c, store_interval),
