@@ -168,39 +168,19 @@ pub fn plan_write(
     rendered: Rendered,
     existing: Option<&Secret>,
 ) -> Result<WritePlan, PlanError> {
-    let Rendered {
-        data,
-        labels: new_labels,
-        annotations: new_annotations,
-    } = rendered;
-    let target = &es.spec.target;
     let name = target_name(es);
-    for k in data.keys() {
+    for k in rendered.data.keys() {
         validate_key(k)?;
     }
-    let ours: BTreeMap<String, ByteString> = data
-        .iter()
-        .map(|(k, v)| (k.clone(), ByteString(v.to_vec())))
-        .collect();
-    let policy = target.creation_policy;
-    if policy == CreationPolicy::None {
-        return Ok(WritePlan::Nothing);
+    let policy = es.spec.target.creation_policy;
+    if let Some(refused) = refusal(policy, owner, existing, &name)? {
+        return Ok(refused);
     }
-    if existing.is_none() && policy == CreationPolicy::Merge {
-        return Ok(WritePlan::MissingForMerge);
-    }
-    if let Some(s) = existing {
-        let foreign_controller = s
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|r| r.controller == Some(true) && r.uid != owner.uid);
-        if foreign_controller && policy == CreationPolicy::Owner {
-            return Err(PlanError::OwnedByOther(name));
-        }
-    }
-
+    // Merge-style policies keep keys written by others; Owner and Orphan own the whole data.
+    let merging = matches!(
+        policy,
+        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
+    ) && existing.is_some();
     let mut secret = existing.cloned().unwrap_or_else(|| Secret {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -209,25 +189,74 @@ pub fn plan_write(
         },
         ..Secret::default()
     });
-    // Merge-style policies keep keys written by others; Owner and Orphan own the whole data.
-    let merging = matches!(
-        policy,
-        CreationPolicy::Merge | CreationPolicy::CreateOrMerge
-    ) && existing.is_some();
     let mut new_data = if merging {
         secret.data.clone().unwrap_or_default()
     } else {
         BTreeMap::new()
     };
-    new_data.extend(ours);
-    let template = target.template.as_ref();
-    let labels = secret.metadata.labels.get_or_insert_with(BTreeMap::new);
-    let annotations = secret
+    new_data.extend(
+        rendered
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), ByteString(v.to_vec()))),
+    );
+    mark_ours(&mut secret, es, owner, rendered, &new_data, merging);
+    let Some(old) = existing else {
+        secret.data = Some(new_data);
+        return Ok(WritePlan::Create(secret));
+    };
+    if old.immutable == Some(true) && old.data.clone().unwrap_or_default() != new_data {
+        return Err(PlanError::Immutable(name));
+    }
+    secret.data = Some(new_data);
+    secret.string_data = None;
+    Ok(if &secret == old {
+        WritePlan::Unchanged
+    } else {
+        WritePlan::Replace(secret)
+    })
+}
+
+/// What the creation policy decides before anything is built: report only, wait for the Secret
+/// to merge into, or refuse a Secret another resource controls.
+fn refusal(
+    policy: CreationPolicy,
+    owner: &Owner<'_>,
+    existing: Option<&Secret>,
+    name: &str,
+) -> Result<Option<WritePlan>, PlanError> {
+    if policy == CreationPolicy::None {
+        return Ok(Some(WritePlan::Nothing));
+    }
+    let Some(s) = existing else {
+        return Ok((policy == CreationPolicy::Merge).then_some(WritePlan::MissingForMerge));
+    };
+    let foreign_controller = s
         .metadata
-        .annotations
-        .get_or_insert_with(BTreeMap::new);
-    labels.extend(new_labels);
-    annotations.extend(new_annotations);
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid != owner.uid);
+    if foreign_controller && policy == CreationPolicy::Owner {
+        return Err(PlanError::OwnedByOther(name.to_string()));
+    }
+    Ok(None)
+}
+
+/// The template's labels and annotations, our own (managed, created-by, data hash), the type,
+/// the owner reference and immutability, on `secret`.
+fn mark_ours(
+    secret: &mut Secret,
+    es: &ExternalSecret,
+    owner: &Owner<'_>,
+    rendered: Rendered,
+    new_data: &BTreeMap<String, ByteString>,
+    merging: bool,
+) {
+    let target = &es.spec.target;
+    let policy = target.creation_policy;
+    let labels = secret.metadata.labels.get_or_insert_with(BTreeMap::new);
+    labels.extend(rendered.labels);
     if !merging {
         labels.insert(MANAGED_LABEL.into(), "true".into());
     }
@@ -237,8 +266,13 @@ pub fn plan_write(
             created_by(owner.namespace, owner.name),
         );
     }
-    annotations.insert(DATA_HASH_ANNOTATION.into(), data_hash(&new_data));
-    if let Some(t) = template.and_then(|t| t.type_.clone()) {
+    let annotations = secret
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    annotations.extend(rendered.annotations);
+    annotations.insert(DATA_HASH_ANNOTATION.into(), data_hash(new_data));
+    if let Some(t) = target.template.as_ref().and_then(|t| t.type_.clone()) {
         secret.type_ = Some(t);
     } else if secret.type_.is_none() {
         secret.type_ = Some("Opaque".into());
@@ -255,20 +289,6 @@ pub fn plan_write(
     if target.immutable {
         secret.immutable = Some(true);
     }
-    if let Some(old) = existing {
-        let old_data = old.data.clone().unwrap_or_default();
-        if old.immutable == Some(true) && old_data != new_data {
-            return Err(PlanError::Immutable(name));
-        }
-        secret.data = Some(new_data);
-        secret.string_data = None;
-        if &secret == old {
-            return Ok(WritePlan::Unchanged);
-        }
-        return Ok(WritePlan::Replace(secret));
-    }
-    secret.data = Some(new_data);
-    Ok(WritePlan::Create(secret))
 }
 
 /// Whether the current Secret still carries the data we wrote (else: refresh now).
