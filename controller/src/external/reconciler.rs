@@ -188,7 +188,8 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Context>) -> Result<Act
     }
     let seen = observe(&ctx, &es).await?;
     let now = SystemTime::now();
-    let last_sync = ctx.last_sync(&seen.object_key);
+    // By uid: an object deleted and made again under the same name starts with no record.
+    let last_sync = ctx.last_sync(&seen.uid);
     let attempt = Attempt {
         ctx: &ctx,
         es: &es,
@@ -562,7 +563,11 @@ impl Attempt<'_> {
             name: secret::target_name(es),
         });
         report::patch_status(&self.api(), &name, &new_status).await?;
-        ctx.record_sync(self.object_key, self.current_rv, self.now);
+        ctx.record_sync(
+            &self.es.metadata.uid.clone().unwrap_or_default(),
+            self.current_rv,
+            self.now,
+        );
         ctx.metrics.condition(&ns, &name, synced.ready());
         tracing::info!(namespace = %ns, name = %name, reason, "external secret synced");
         if let Some(reason) = synced.event_reason() {
