@@ -1,5 +1,6 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease: one replica reconciles and renews keys,
-//! every replica serves the HTTP API. A replica that stops hands the lease over at once.
+//! every replica serves the HTTP API and keeps its watches warm (`Leadership`). A replica that
+//! stops hands the lease over at once.
 //!
 //! The rules are client-go's. A follower never compares the holder's `renewTime` with its own
 //! clock (clocks of two nodes may disagree by minutes, which would make two leaders): it takes
@@ -8,12 +9,16 @@
 //! failed renewals until the renew deadline, which is shorter than the lease duration, so that
 //! it has stopped before any follower can take over.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::controller::Action;
 use tokio::sync::watch;
 
 #[derive(Clone, Debug)]
@@ -253,6 +258,92 @@ pub async fn run(
     }
 }
 
+/// Whether this replica leads, as the election says, for the reconcilers to follow. The
+/// reconcilers and their watches run on every replica, so a new term (after an API server outage
+/// outlasted the renew deadline, or on a standby taking over) starts from warm caches instead of
+/// listing every object again; only leaders act on what they see.
+#[derive(Clone, Debug)]
+pub struct Leadership(watch::Receiver<bool>);
+
+impl Leadership {
+    /// Follows the channel `run` sends on.
+    pub fn following(leader: watch::Receiver<bool>) -> Self {
+        Self(leader)
+    }
+
+    /// Leads for good: no election.
+    pub fn always() -> Self {
+        Self(watch::channel(true).1)
+    }
+
+    pub fn is_leading(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Runs one reconcile while this replica leads. A follower does nothing and waits for the
+    /// next term (see `terms`); a reconcile cut short by the end of the term is tried again
+    /// shortly, by whichever replica leads then.
+    pub async fn reconcile<E>(
+        &self,
+        work: impl std::future::Future<Output = Result<Action, E>>,
+    ) -> Result<Action, E> {
+        let mut leader = self.0.clone();
+        if !*leader.borrow_and_update() {
+            return Ok(Action::await_change());
+        }
+        let lost = async {
+            // Without a sender the term never ends: shutdown is the reconcilers' own signal.
+            if leader.wait_for(|leading| !*leading).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            outcome = work => outcome,
+            () = lost => Ok(Action::requeue(RETRY_AFTER_LOST_TERM)),
+        }
+    }
+
+    /// `reconcile`, acting only while this replica leads (see `reconcile`), in the shape
+    /// kube's `Controller::run` takes.
+    pub fn gate<K, C, E, F, Fut>(
+        &self,
+        reconcile: F,
+    ) -> impl Fn(Arc<K>, Arc<C>) -> BoxFuture<'static, Result<Action, E>> + use<K, C, E, F, Fut>
+    where
+        F: Fn(Arc<K>, Arc<C>) -> Fut,
+        Fut: std::future::Future<Output = Result<Action, E>> + Send + 'static,
+        E: Send + 'static,
+    {
+        let leadership = self.clone();
+        move |object, ctx| {
+            let leadership = leadership.clone();
+            let work = reconcile(object, ctx);
+            async move { leadership.reconcile(work).await }.boxed()
+        }
+    }
+
+    /// A tick each time this replica starts to lead, for a reconcile of everything it watches:
+    /// what it saw as a follower was left alone.
+    pub fn terms(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        let leader = self.0.clone();
+        let leading = *leader.borrow();
+        futures::stream::unfold((leader, leading), |(mut leader, mut leading)| async move {
+            loop {
+                leader.changed().await.ok()?;
+                let now = *leader.borrow_and_update();
+                let gained = now && !leading;
+                leading = now;
+                if gained {
+                    return Some(((), (leader, leading)));
+                }
+            }
+        })
+    }
+}
+
+/// When a reconcile cut short by a lost term runs again (a no-op unless this replica leads).
+const RETRY_AFTER_LOST_TERM: Duration = Duration::from_secs(5);
+
 /// Clears the holder so another replica takes over without waiting for expiry.
 pub async fn release(api: &Api<Lease>, config: &LeaseConfig) {
     if let Ok(Some(mut lease)) = api.get_opt(&config.name).await
@@ -272,6 +363,7 @@ pub async fn release(api: &Api<Lease>, config: &LeaseConfig) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -365,5 +457,58 @@ mod tests {
         let mut odd = config("a");
         odd.renew_deadline = s(20);
         assert!(Elector::new(odd).config().renew_deadline < s(15));
+    }
+
+    async fn counted(runs: &std::sync::atomic::AtomicUsize) -> Result<Action, ()> {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Action::requeue(Duration::from_secs(60)))
+    }
+
+    #[tokio::test]
+    async fn only_a_leader_reconciles_and_a_lost_term_cuts_its_reconcile_short() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (leader_tx, leader) = watch::channel(false);
+        let leadership = Leadership::following(leader);
+        let runs = AtomicUsize::new(0);
+        let idle = leadership.reconcile(counted(&runs)).await;
+        assert_eq!(idle, Ok(Action::await_change()));
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "a follower ran a reconcile");
+
+        leader_tx.send(true).unwrap();
+        let done = leadership.reconcile(counted(&runs)).await;
+        assert_eq!(done, Ok(Action::requeue(Duration::from_secs(60))));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+        let stuck = leadership.reconcile(std::future::pending::<Result<Action, ()>>());
+        let lose = async {
+            tokio::task::yield_now().await;
+            leader_tx.send(false).unwrap();
+        };
+        let (cut, ()) =
+            tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(stuck, lose) })
+                .await
+                .expect("the end of the term ends the reconcile");
+        assert_eq!(cut, Ok(Action::requeue(RETRY_AFTER_LOST_TERM)));
+    }
+
+    #[tokio::test]
+    async fn a_term_ticks_once_when_it_starts_and_never_when_it_ends() {
+        use futures::StreamExt as _;
+        let (leader_tx, leader) = watch::channel(false);
+        let terms = Leadership::following(leader).terms();
+        futures::pin_mut!(terms);
+        let next = |terms: &mut std::pin::Pin<&mut _>| {
+            futures::FutureExt::now_or_never(futures::StreamExt::next(terms))
+        };
+        assert_eq!(next(&mut terms), None, "no term yet");
+        leader_tx.send(true).unwrap();
+        assert_eq!(terms.next().await, Some(()));
+        leader_tx.send(true).unwrap();
+        leader_tx.send(false).unwrap();
+        assert_eq!(next(&mut terms), None, "renewals and losses do not tick");
+        leader_tx.send(true).unwrap();
+        assert_eq!(terms.next().await, Some(()), "a second term ticks");
+        drop(leader_tx);
+        assert_eq!(terms.next().await, None);
     }
 }

@@ -13,7 +13,7 @@ use crate::chart_flags::ChartArgs;
 use crate::duration::parse_go_duration;
 use crate::events::{Recorder, Reporter};
 use crate::external::{self, ExternalSecretsArgs};
-use crate::lease::{self, LeaseConfig};
+use crate::lease::{self, Leadership, LeaseConfig};
 use crate::sealed::http::{self, HttpState, RateLimiter, TrustedProxies};
 use crate::sealed::keyring::{KeyOrder, KeyRing};
 use crate::sealed::keys::{self, KeyConfig};
@@ -434,8 +434,11 @@ pub async fn run_with(
 
     let identity = replica_identity();
     // Without election this replica leads from the start. The sender lives as long as this
-    // function: dropping it would read as "leadership channel closed" and stop the controller.
+    // function: dropping it would read as "leadership channel closed".
     let (leader_tx, mut leader) = watch::channel(!args.leader_elect);
+    // The election stops after the reconcilers, so that the lease is handed over only once
+    // they finished what they started.
+    let (release_tx, release) = watch::channel(false);
     let election = args.leader_elect.then(|| {
         tokio::spawn(lease::run(
             client.clone(),
@@ -445,7 +448,7 @@ pub async fn run_with(
                 identity.clone(),
             ),
             leader_tx.clone(),
-            stopped(),
+            stop_signal(&release),
         ))
     });
 
@@ -454,6 +457,7 @@ pub async fn run_with(
         tracing::info!(keys = ring.len(), "key Secrets loaded");
     }
     let ctx = sealed_context(&args, &client, &ring, sealed_metrics, &identity);
+    let leadership = Leadership::following(leader.clone());
     let sealed = args.enable_sealed_secrets.then(|| SealedWork {
         ctx: Arc::new(ctx),
         scope: sealed_scope(
@@ -466,16 +470,27 @@ pub async fn run_with(
         ring: ring.clone(),
         changes: changes.clone(),
     });
-    let mut tasks = LeaderTasks::new(sealed, &args.external, external_metrics, &client, &stop);
-    tasks.follow(&mut leader, shutdown).await;
+    let reconcilers = start_reconcilers(
+        sealed.as_ref(),
+        &args.external,
+        external_metrics,
+        &client,
+        &leadership,
+        &stop,
+    );
+    let mut renewal = KeyRenewal::new(sealed, &client);
+    renewal.follow(&mut leader, shutdown).await;
 
-    drop(leader_tx);
     let _ = stop_tx.send(true);
+    renewal.stop();
     // Let reconcilers finish what they started, then hand the lease over.
-    tasks.finish(Duration::from_secs(10)).await;
+    let grace = Duration::from_secs(10);
+    let _ = tokio::time::timeout(grace, futures::future::join_all(reconcilers)).await;
+    let _ = release_tx.send(true);
     if let Some(election) = election {
         let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
     }
+    drop(leader_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(servers)).await;
     Ok(())
 }
@@ -533,7 +548,7 @@ fn start_key_watch(
     loaded
 }
 
-/// What the SealedSecret half runs while this replica leads: its reconciler and key renewal.
+/// What the SealedSecret half runs: its reconciler, and key renewal while this replica leads.
 struct SealedWork {
     ctx: Arc<Context>,
     scope: Scope,
@@ -543,42 +558,64 @@ struct SealedWork {
     changes: broadcast::Sender<()>,
 }
 
-/// The tasks only the leader runs: started when this replica gains the lease, aborted when it
-/// loses it (another replica takes over at once), given a grace to finish on shutdown.
-struct LeaderTasks {
-    /// `None` with `--enable-sealed-secrets=false`.
-    sealed: Option<SealedWork>,
-    external: ExternalSecretsArgs,
+/// Starts both reconcilers with their watches, on every replica: they act only while this one
+/// leads (see `Leadership`), and a new term starts from their warm caches.
+fn start_reconcilers(
+    sealed: Option<&SealedWork>,
+    external: &ExternalSecretsArgs,
     external_metrics: external::Metrics,
-    client: kube::Client,
-    /// Turns `true` on shutdown.
-    stop: watch::Receiver<bool>,
-    reconcilers: Vec<tokio::task::JoinHandle<()>>,
-    /// Key renewal only sleeps between checks: stopping it needs no grace.
-    renewal: Option<tokio::task::JoinHandle<()>>,
+    client: &kube::Client,
+    leadership: &Leadership,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut reconcilers = Vec::new();
+    if let Some(sealed) = sealed {
+        reconcilers.push(tokio::spawn(reconcile::run(
+            Arc::clone(&sealed.ctx),
+            sealed.scope.clone(),
+            sealed.label_selector.clone(),
+            reconcile::ticks(sealed.changes.subscribe()),
+            leadership.clone(),
+            stop_signal(stop),
+        )));
+    }
+    let external = external::run(
+        client.clone(),
+        external.clone(),
+        external_metrics,
+        leadership.clone(),
+        stop_signal(stop),
+    );
+    reconcilers.push(tokio::spawn(async move {
+        if let Err(e) = external.await {
+            tracing::error!(error = %e, "ExternalSecret reconciler stopped");
+        }
+    }));
+    reconcilers
 }
 
-impl LeaderTasks {
-    fn new(
-        sealed: Option<SealedWork>,
-        external: &ExternalSecretsArgs,
-        external_metrics: external::Metrics,
-        client: &kube::Client,
-        stop: &watch::Receiver<bool>,
-    ) -> LeaderTasks {
-        LeaderTasks {
+/// Key renewal, which only the leader runs: started when this replica gains the lease, aborted
+/// when it loses it (another replica takes over at once). It only sleeps between checks, so
+/// stopping it needs no grace.
+struct KeyRenewal {
+    /// `None` with `--enable-sealed-secrets=false`.
+    sealed: Option<SealedWork>,
+    client: kube::Client,
+    leading: bool,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl KeyRenewal {
+    fn new(sealed: Option<SealedWork>, client: &kube::Client) -> KeyRenewal {
+        KeyRenewal {
             sealed,
-            external: external.clone(),
-            external_metrics,
             client: client.clone(),
-            stop: stop.clone(),
-            reconcilers: Vec::new(),
-            renewal: None,
+            leading: false,
+            task: None,
         }
     }
 
-    /// Starts the tasks whenever `leader` says this replica leads and aborts them when it no
-    /// longer does, until `shutdown` completes.
+    /// Renews keys whenever `leader` says this replica leads, until `shutdown` completes.
     async fn follow(
         &mut self,
         leader: &mut watch::Receiver<bool>,
@@ -586,10 +623,16 @@ impl LeaderTasks {
     ) {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            if *leader.borrow_and_update() && !self.running() {
-                self.start();
-            } else if !*leader.borrow() && self.running() {
-                self.abort();
+            let leading = *leader.borrow_and_update();
+            if leading != self.leading {
+                self.leading = leading;
+                if leading {
+                    tracing::info!("leading: reconciling");
+                    self.start();
+                } else {
+                    tracing::warn!("lost leadership: reconcilers stand by");
+                    self.stop();
+                }
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -599,55 +642,21 @@ impl LeaderTasks {
         }
     }
 
-    fn running(&self) -> bool {
-        !self.reconcilers.is_empty()
-    }
-
     fn start(&mut self) {
-        tracing::info!("leading: starting reconcilers");
-        if let Some(sealed) = &self.sealed {
-            self.renewal = Some(tokio::spawn(keys::renew_keys(
+        self.task = self.sealed.as_ref().map(|sealed| {
+            tokio::spawn(keys::renew_keys(
                 self.client.clone(),
                 sealed.key_config.clone(),
                 sealed.ring.clone(),
                 sealed.changes.clone(),
-            )));
-            let ticks = reconcile::ticks(sealed.changes.subscribe());
-            self.reconcilers.push(tokio::spawn(reconcile::run(
-                Arc::clone(&sealed.ctx),
-                sealed.scope.clone(),
-                sealed.label_selector.clone(),
-                ticks,
-                stop_signal(&self.stop),
-            )));
-        }
-        let external = external::run(
-            self.client.clone(),
-            self.external.clone(),
-            self.external_metrics.clone(),
-            stop_signal(&self.stop),
-        );
-        self.reconcilers.push(tokio::spawn(async move {
-            if let Err(e) = external.await {
-                tracing::error!(error = %e, "ExternalSecret reconciler stopped");
-            }
-        }));
+            ))
+        });
     }
 
-    fn abort(&mut self) {
-        tracing::warn!("lost leadership: stopping reconcilers");
-        for task in self.reconcilers.drain(..).chain(self.renewal.take()) {
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
             task.abort();
         }
-    }
-
-    /// After the stop signal went out: renewal ends at once, the reconcilers get `grace` to
-    /// finish what they started.
-    async fn finish(self, grace: Duration) {
-        if let Some(task) = self.renewal {
-            task.abort();
-        }
-        let _ = tokio::time::timeout(grace, futures::future::join_all(self.reconcilers)).await;
     }
 }
 

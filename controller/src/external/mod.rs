@@ -34,6 +34,7 @@ use kube::runtime::reflector::{self, reflector};
 use kube::runtime::{Controller, WatchStreamExt as _, controller, watcher};
 
 use crate::events::{Recorder, Reporter};
+use crate::lease::Leadership;
 
 pub use metrics::Metrics;
 pub use reconciler::{Context, Error};
@@ -133,6 +134,7 @@ pub async fn run(
     client: kube::Client,
     args: ExternalSecretsArgs,
     metrics: Metrics,
+    leadership: Leadership,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let settings = args.settings()?;
@@ -206,22 +208,30 @@ pub async fn run(
             )
         })
         .with_config(controller::Config::default().concurrency(settings.concurrency))
+        .reconcile_all_on(leadership.terms())
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconciler::reconcile, reconciler::error_policy, ctx.clone())
+        .run(
+            leadership.gate(reconciler::reconcile),
+            reconciler::error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
 
     let ss_loop = Controller::for_shared_stream(ss_events, status_readers.0)
+        .reconcile_all_on(leadership.terms())
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            move |s, c| store_status::reconcile_secret_store(s, c, store_interval),
+            leadership.gate(move |s, c| store_status::reconcile_secret_store(s, c, store_interval)),
             store_status::error_policy,
             ctx.clone(),
         )
         .for_each(|_| futures::future::ready(()));
     let css_loop = Controller::for_shared_stream(css_events, status_readers.1)
+        .reconcile_all_on(leadership.terms())
         .graceful_shutdown_on(shutdown.clone())
         .run(
-            move |s, c| store_status::reconcile_cluster_store(s, c, store_interval),
+            leadership
+                .gate(move |s, c| store_status::reconcile_cluster_store(s, c, store_interval)),
             store_status::error_policy,
             ctx.clone(),
         )

@@ -17,6 +17,7 @@ use super::keyring::KeyRing;
 use super::metrics::{ConditionLabels, SealedMetrics};
 use super::owned::OwnedSecrets;
 use crate::events::Recorder;
+use crate::lease::Leadership;
 use crate::report::{self, Note};
 
 /// What every reconcile needs.
@@ -355,6 +356,7 @@ pub async fn run(
     scope: Scope,
     label_selector: Option<String>,
     key_changes: impl Stream<Item = ()> + Send + 'static,
+    leadership: Leadership,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let sealed_config = match &label_selector {
@@ -375,13 +377,15 @@ pub async fn run(
             })
             .collect(),
     };
-    // One key-change stream, fanned out to every per-namespace controller.
+    // One stream of key changes and new terms, fanned out to every per-namespace controller:
+    // either one means every SealedSecret is looked at again.
     let (tick_tx, _) = tokio::sync::broadcast::channel::<()>(16);
     let forward = {
         let tick_tx = tick_tx.clone();
+        let ticks = futures::stream::select(key_changes, leadership.terms());
         async move {
-            futures::pin_mut!(key_changes);
-            while key_changes.next().await.is_some() {
+            futures::pin_mut!(ticks);
+            while ticks.next().await.is_some() {
                 let _ = tick_tx.send(());
             }
         }
@@ -402,7 +406,7 @@ pub async fn run(
             .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
             .reconcile_all_on(key_ticks)
             .graceful_shutdown_on(shutdown.clone())
-            .run(reconcile, error_policy, Arc::clone(&ctx))
+            .run(leadership.gate(reconcile), error_policy, Arc::clone(&ctx))
             .for_each(|result| async move {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "reconcile error");

@@ -468,9 +468,15 @@ async fn disabled_run_returns_at_shutdown() {
         enabled: false,
         ..Default::default()
     };
-    controller::external::run(env.client.clone(), args, Metrics::default(), async {})
-        .await
-        .unwrap();
+    controller::external::run(
+        env.client.clone(),
+        args,
+        Metrics::default(),
+        controller::lease::Leadership::always(),
+        async {},
+    )
+    .await
+    .unwrap();
 }
 
 #[test]
@@ -594,6 +600,7 @@ async fn run_syncs_listed_objects() {
         env.client.clone(),
         args,
         Metrics::default(),
+        controller::lease::Leadership::always(),
         futures::future::pending(),
     ));
     let mut found = None;
@@ -661,6 +668,7 @@ async fn run_returns_after_shutdown_within_the_grace_period() {
             env.client.clone(),
             args,
             Metrics::default(),
+            controller::lease::Leadership::always(),
             tokio::time::sleep(std::time::Duration::from_millis(300)),
         ),
     )

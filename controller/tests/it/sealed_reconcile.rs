@@ -527,6 +527,7 @@ async fn run_unseals_listed_sealed_secrets() {
         controller::sealed::reconcile::Scope::Namespaces(vec!["default".into()]),
         None,
         futures::stream::pending(),
+        controller::lease::Leadership::always(),
         futures::future::pending(),
     ));
     let mut found = None;
@@ -540,6 +541,39 @@ async fn run_unseals_listed_sealed_secrets() {
     task.abort();
     let secret = found.expect("run() unsealed the listed SealedSecret");
     assert_eq!(secret.data.unwrap()["user"].0, b"admin");
+}
+
+/// A standby replica watches but writes nothing; when it starts to lead, it unseals what its
+/// watch already delivered, without waiting for a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_writes_nothing_and_catches_up_when_it_leads() {
+    let w = world_with(vec![canary_sealed("db", "default")], vec![], true).await;
+    let (leader_tx, leader) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(controller::sealed::reconcile::run(
+        Arc::clone(&w.ctx),
+        controller::sealed::reconcile::Scope::Namespaces(vec!["default".into()]),
+        None,
+        futures::stream::pending(),
+        controller::lease::Leadership::following(leader),
+        futures::future::pending(),
+    ));
+    let written = || async {
+        for _ in 0..40 {
+            if w.secrets.get_opt("db").await.unwrap().is_some() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(!written().await, "a standby wrote a Secret");
+    leader_tx.send(true).unwrap();
+    let unsealed = written().await;
+    task.abort();
+    assert!(
+        unsealed,
+        "the new leader did not unseal what it had watched"
+    );
 }
 
 #[tokio::test]
