@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -16,12 +16,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 pub use kube::runtime::events::{Event, EventType, Reporter};
+use tokio::sync::Semaphore;
 
 /// How long a repeat counts as the same event (kube's and client-go's figure).
 const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 /// Events remembered for series at most; past this, the oldest half is forgotten (a forgotten
 /// event's next repeat is a new Event, as after six minutes).
 const MAX_REMEMBERED: usize = 4096;
+/// Events published at once at most (each holds one Event, about a kilobyte, while it waits).
+const MAX_IN_FLIGHT: usize = 256;
+/// How long publishing an Event may take: a slow API server must not pile them up.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Published {
     name: String,
@@ -29,20 +34,51 @@ struct Published {
     last: Instant,
 }
 
-/// Publishes Events for one controller instance. Cheap to share behind an `Arc`.
-pub struct Recorder {
+/// Publishes Events for one controller instance. Clones share one memory of recent events.
+#[derive(Clone)]
+pub struct Recorder(Arc<Shared>);
+
+struct Shared {
     client: kube::Client,
     reporter: Reporter,
     recent: Mutex<HashMap<u64, Published>>,
+    /// Events being published; one more is dropped, as client-go drops events when its
+    /// queue is full.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Recorder {
     pub fn new(client: kube::Client, reporter: Reporter) -> Self {
-        Recorder {
+        Recorder(Arc::new(Shared {
             client,
             reporter,
             recent: Mutex::new(HashMap::new()),
-        }
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }))
+    }
+
+    /// Publishes `event` about `regarding` in the background and returns at once, as client-go's
+    /// recorder does: an Event is best effort and a reconcile does not wait for it (one API
+    /// round trip less per sync). Never fails; a failed or dropped Event is logged at debug.
+    pub fn post(&self, event: Event, regarding: ObjectReference) {
+        let Ok(permit) = Arc::clone(&self.0.in_flight).try_acquire_owned() else {
+            tracing::debug!(
+                reason = %event.reason,
+                "event dropped: {MAX_IN_FLIGHT} others are being published"
+            );
+            return;
+        };
+        let recorder = self.clone();
+        tokio::spawn(async move {
+            let outcome =
+                tokio::time::timeout(EVENT_TIMEOUT, recorder.publish(&event, &regarding)).await;
+            drop(permit);
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "publishing event failed"),
+                Err(_) => tracing::debug!("publishing event timed out"),
+            }
+        });
     }
 
     /// Publishes `event` about `regarding`: a new Event, or the next count of a recent one.
@@ -58,7 +94,7 @@ impl Recorder {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
+        let api: Api<K8sEvent> = Api::namespaced(self.0.client.clone(), &namespace);
         if let Some((name, count)) = repeat {
             let series = K8sEvent {
                 series: Some(EventSeries {
@@ -77,15 +113,16 @@ impl Recorder {
                 Err(e) => return Err(e),
             }
         }
-        let created = api
-            .create(&PostParams::default(), &self.new_event(event, regarding))
-            .await?;
-        self.remember_new(key, created.metadata.name.unwrap_or_default(), now);
+        let new = self.new_event(event, regarding);
+        // Remembered before it exists: a repeat published meanwhile continues this Event
+        // instead of making a second one (and makes a new one should this create fail).
+        self.remember_new(key, new.metadata.name.clone().unwrap_or_default(), now);
+        api.create(&PostParams::default(), &new).await?;
         Ok(())
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Published>> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The Event a repeat of `key` continues, with its next count, if it was seen lately.
@@ -133,17 +170,18 @@ impl Recorder {
                 namespace: regarding.namespace.clone(),
                 name: Some(format!(
                     "{}.{:x}",
-                    regarding.name.as_ref().unwrap_or(&self.reporter.controller),
+                    regarding.name.as_ref().unwrap_or(&self.0.reporter.controller),
                     now.as_nanosecond()
                 )),
                 ..ObjectMeta::default()
             },
-            reporting_controller: Some(self.reporter.controller.clone()),
+            reporting_controller: Some(self.0.reporter.controller.clone()),
             reporting_instance: Some(
-                self.reporter
+                self.0
+                    .reporter
                     .instance
                     .clone()
-                    .unwrap_or_else(|| self.reporter.controller.clone()),
+                    .unwrap_or_else(|| self.0.reporter.controller.clone()),
             ),
             type_: Some(
                 match event.type_ {

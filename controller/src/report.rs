@@ -1,5 +1,5 @@
 //! What both reconcilers (SealedSecret and ExternalSecret) share in their report phase: the
-//! status timestamp, best-effort events bounded in time, and the status patch. A fix here lands
+//! status timestamp, best-effort events published in the background, and the status patch. A fix here lands
 //! in both halves. No decisions: callers pass the event and the status they decided on.
 
 use std::fmt::Debug;
@@ -11,10 +11,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::events::{Event, EventType, Recorder};
-
-/// How long an event may take to publish: events are best effort, and a slow API server must
-/// not hold up a reconcile.
-pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `t` as RFC 3339 in whole seconds (`2026-11-25T23:42:22Z`), as status timestamps are written.
 pub fn rfc3339(t: SystemTime) -> String {
@@ -48,9 +44,9 @@ pub struct Note {
     pub action: &'static str,
 }
 
-/// Publishes `note` on `object` if events are enabled; never fails and never waits longer than
-/// [`EVENT_TIMEOUT`].
-pub async fn publish<K>(recorder: Option<&Recorder>, object: &K, note: Note)
+/// Publishes `note` on `object` if events are enabled, in the background: never fails and
+/// never waits (see `Recorder::post`).
+pub fn publish<K>(recorder: Option<&Recorder>, object: &K, note: Note)
 where
     K: Resource<DynamicType = ()>,
 {
@@ -68,16 +64,7 @@ where
         action: note.action.into(),
         secondary: None,
     };
-    match tokio::time::timeout(
-        EVENT_TIMEOUT,
-        recorder.publish(&event, &object.object_ref(&())),
-    )
-    .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "publishing event failed"),
-        Err(_) => tracing::debug!("publishing event timed out"),
-    }
+    recorder.post(event, object.object_ref(&()));
 }
 
 /// Merge-patches the `status` of object `name` through `api` (namespaced or cluster-wide).

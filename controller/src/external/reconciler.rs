@@ -315,7 +315,7 @@ async fn sync(
             message: message.clone(),
             action: "Sync",
         };
-        report::publish(ctx.recorder.as_ref(), es, note).await;
+        report::publish(ctx.recorder.as_ref(), es, note);
     }
     let owner = Owner {
         namespace: &seen.labels.namespace,
@@ -577,7 +577,7 @@ impl Attempt<'_> {
                 message: synced.message().into(),
                 action: "Sync",
             };
-            report::publish(ctx.recorder.as_ref(), es, note).await;
+            report::publish(ctx.recorder.as_ref(), es, note);
         }
         Ok(plan::requeue_after_sync(es, schedule)
             .map_or_else(Action::await_change, Action::requeue))
@@ -617,7 +617,7 @@ impl Attempt<'_> {
             message,
             action: "Sync",
         };
-        report::publish(ctx.recorder.as_ref(), es, note).await;
+        report::publish(ctx.recorder.as_ref(), es, note);
         Ok(Action::requeue(schedule::error_backoff(failures, interval)))
     }
 }

@@ -309,7 +309,7 @@ async fn report(sealed: &SealedSecret, ctx: &Context, outcome: &Outcome, wrote: 
         }
     };
     if let Some(note) = note {
-        report::publish(ctx.recorder.as_ref(), sealed, note).await;
+        report::publish(ctx.recorder.as_ref(), sealed, note);
     }
     if ctx.update_status
         && let Some(status) = desired::next_status(sealed, outcome, &report::now_rfc3339())

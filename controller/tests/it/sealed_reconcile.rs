@@ -605,7 +605,8 @@ async fn events_say_unsealed_or_why_not() {
         reconcile(Arc::new(sealed), Arc::clone(&ctx)).await.unwrap();
     }
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "default");
-    let listed = events.list(&ListParams::default()).await.unwrap();
+    // Events are published in the background: wait for them as a user would.
+    let listed = events_once(&events, |items| items.len() >= 2).await;
     let seen: Vec<(String, String, String)> = listed
         .items
         .iter()
@@ -641,16 +642,31 @@ async fn events_say_unsealed_or_why_not() {
     reconcile(Arc::new(renamed), Arc::clone(&ctx))
         .await
         .unwrap();
-    let failures: Vec<_> = events
-        .list(&ListParams::default())
+    let counted = |e: &k8s_openapi::api::events::v1::Event| e.series.is_some();
+    let failures: Vec<_> = events_once(&events, |items| items.iter().any(counted))
         .await
-        .unwrap()
         .items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("ErrUnsealFailed"))
         .collect();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].series.as_ref().map(|s| s.count), Some(2));
+}
+
+/// The Events listed once `ready` holds for them (or after five seconds, for the asserts to
+/// say what is missing).
+async fn events_once(
+    events: &Api<k8s_openapi::api::events::v1::Event>,
+    ready: impl Fn(&[k8s_openapi::api::events::v1::Event]) -> bool,
+) -> kube::core::ObjectList<k8s_openapi::api::events::v1::Event> {
+    for _ in 0..100 {
+        let listed = events.list(&ListParams::default()).await.unwrap();
+        if ready(&listed.items) {
+            return listed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    events.list(&ListParams::default()).await.unwrap()
 }
 
 #[tokio::test]

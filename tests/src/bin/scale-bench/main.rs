@@ -14,6 +14,7 @@
 
 mod proxy;
 mod soak;
+mod writes;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ use proxy::Proxy;
 const SEALED_LABEL: &str = "gitops-secrets.dev/sealed-secret=true";
 const EXTERNAL_LABEL: &str = "reconcile.external-secrets.io/managed=true";
 const SYSTEM_NS: &str = "bench-system";
-const REMOTE_KEYS: usize = 100;
+pub(crate) const REMOTE_KEYS: usize = 100;
 /// Concurrent creates while populating the cluster.
 const CREATE_CONCURRENCY: usize = 48;
 /// The controller counts as settled once no request but watches and Lease renewals came for this long.
@@ -633,7 +634,9 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
 }
 
-fn print_report(options: &Options, rsa: Duration, phases: &[Phase]) {
+/// The run's references: the RSA work of the SealedSecrets, and (after the restart phase) the
+/// time the API server took the ExternalSecrets' sync writes from the bench alone.
+fn print_report(options: &Options, rsa: Duration, writes: Option<Duration>, phases: &[Phase]) {
     let host = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -687,6 +690,16 @@ fn print_report(options: &Options, rsa: Duration, phases: &[Phase]) {
             |d| format!("{:.0}", n / d.as_secs_f64().max(0.001)),
         )
     });
+    row(
+        &format!(
+            "  the API server's limit: {} syncs' writes from the bench alone, per second (measured here)",
+            options.n
+        ),
+        &|p| match (p.external_synced, writes) {
+            (Some(_), Some(w)) => format!("{:.0}", n / w.as_secs_f64().max(0.001)),
+            _ => "-".into(),
+        },
+    );
     row("last request other than watch/Lease at", &|p| {
         secs(Some(p.settled))
     });
@@ -758,7 +771,7 @@ async fn bench(options: Options) -> Result<()> {
         )
         .await?;
         drop(controller);
-        print_report(&options, rsa, &[first]);
+        print_report(&options, rsa, None, &[first]);
         soak::print_soak(&samples, minutes);
         return Ok(());
     }
@@ -766,11 +779,14 @@ async fn bench(options: Options) -> Result<()> {
     drop(controller);
 
     eprintln!("restart...");
-    let (restart, controller) =
+    let (restart, mut controller) =
         run_phase("restart", &cluster, &proxy, &kubeconfig, &options, None).await?;
     verify(&client, &options).await?;
+    controller.terminate().await;
     drop(controller);
-    print_report(&options, rsa, &[first, restart]);
+    eprintln!("write reference...");
+    let writes = writes::reference(&client, &options).await?;
+    print_report(&options, rsa, Some(writes), &[first, restart]);
     Ok(())
 }
 
