@@ -170,7 +170,10 @@ impl Recorder {
                 namespace: regarding.namespace.clone(),
                 name: Some(format!(
                     "{}.{:x}",
-                    regarding.name.as_ref().unwrap_or(&self.0.reporter.controller),
+                    regarding
+                        .name
+                        .as_ref()
+                        .unwrap_or(&self.0.reporter.controller),
                     now.as_nanosecond()
                 )),
                 ..ObjectMeta::default()

@@ -63,15 +63,6 @@ impl<T: Send + Sync + 'static> OwnedCache<T> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets the watches started so far (a new leadership term starts new ones); the entries
-    /// stay until the new watches list.
-    pub fn restart(&self) {
-        // `send_replace`, never `send`: `send` changes nothing while nobody is subscribed, and
-        // the reconciles subscribe only when they first wait.
-        self.write().listing = 0;
-        let _ = self.ready.send_replace(false);
-    }
-
     /// Waits until every watch has listed once (before that, absence means nothing).
     pub async fn ready(&self) {
         let mut ready = self.ready.subscribe();

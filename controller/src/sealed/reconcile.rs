@@ -391,9 +391,6 @@ pub async fn run(
         }
     };
     let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
-    if let Some(owned) = &ctx.owned {
-        owned.restart();
-    }
     let controllers = apis.into_iter().map(|(sealed_api, secret_api)| {
         let key_ticks = ticks(tick_tx.subscribe());
         let controller = crate::watched::controller(sealed_api, sealed_config.clone());

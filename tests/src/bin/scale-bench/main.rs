@@ -770,6 +770,8 @@ async fn bench(options: Options) -> Result<()> {
             &options,
         )
         .await?;
+        // SIGTERM, as a rollout would: a heap profile (`--features dhat`) is written on exit.
+        controller.terminate().await;
         drop(controller);
         print_report(&options, rsa, None, &[first]);
         soak::print_soak(&samples, minutes);

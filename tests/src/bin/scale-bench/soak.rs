@@ -35,6 +35,8 @@ pub struct Sample {
     anon_kib: u64,
     cpu: f64,
     requests: u64,
+    /// Of `requests`, lists: a new leadership term or a watch that resumes should add none.
+    lists: u64,
     note: String,
 }
 
@@ -94,12 +96,18 @@ pub async fn soak(
         }
         let memory = memory(pid)?;
         let cpu = cpu_seconds(pid)?;
+        let requests = proxy.take();
         samples.push(Sample {
             at,
             rss_kib: memory.rss,
             anon_kib: memory.anon,
             cpu: cpu - last_cpu,
-            requests: proxy.take().values().sum(),
+            requests: requests.values().sum(),
+            lists: requests
+                .iter()
+                .filter(|((verb, _), _)| verb == "list")
+                .map(|(_, count)| count)
+                .sum(),
             note: std::mem::take(&mut note),
         });
         last_cpu = cpu;
@@ -126,17 +134,18 @@ pub fn print_soak(samples: &[Sample], minutes: u64) {
         SAMPLE_EVERY.as_secs()
     );
     println!(
-        "| minute | RSS | of it heap (RssAnon) | CPU in interval | API requests in interval | events |"
+        "| minute | RSS | of it heap (RssAnon) | CPU in interval | API requests in interval | of them lists | events |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for s in samples {
         println!(
-            "| {:.1} | {:.1} MiB | {:.1} MiB | {:.2} s | {} | {} |",
+            "| {:.1} | {:.1} MiB | {:.1} MiB | {:.2} s | {} | {} | {} |",
             s.at.as_secs_f64() / 60.0,
             s.rss_kib as f64 / 1024.0,
             s.anon_kib as f64 / 1024.0,
             s.cpu,
             s.requests,
+            s.lists,
             s.note.trim_end_matches("; ")
         );
     }
