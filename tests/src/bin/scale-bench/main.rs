@@ -62,6 +62,8 @@ struct Options {
     /// The ExternalSecrets' refreshInterval.
     refresh: Option<String>,
     extra_args: Vec<String>,
+    /// The controller's environment as the Deployment sets it (see `deployment_env`).
+    env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -104,6 +106,7 @@ fn parse_options() -> Options {
         sealed: None,
         refresh: None,
         extra_args: Vec::new(),
+        env: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -223,6 +226,26 @@ fn rsa_reference(
     started
         .elapsed()
         .mul_f64(values as f64 / sample.len() as f64)
+}
+
+/// The literal environment variables of the Deployment's controller container (those without
+/// `valueFrom`, such as the allocator's settings), so that the bench runs the binary as a
+/// cluster does.
+fn deployment_env(workspace: &Path) -> Result<Vec<(String, String)>> {
+    let path = workspace.join("deploy/controller/deployment.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let deployment: k8s_openapi::api::apps::v1::Deployment =
+        serde_yaml::from_str(&text).with_context(|| path.display().to_string())?;
+    let containers = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|s| s.containers)
+        .unwrap_or_default();
+    Ok(containers
+        .into_iter()
+        .flat_map(|c| c.env.unwrap_or_default())
+        .filter_map(|e| Some((e.name, e.value?)))
+        .collect())
 }
 
 /// Everything the bench creates before the controller starts.
@@ -498,6 +521,9 @@ async fn run_phase(
     for arg in &options.extra_args {
         builder = builder.arg(arg);
     }
+    for (key, value) in &options.env {
+        builder = builder.env(key, value);
+    }
     let started = Instant::now();
     let mut controller = builder.start();
     let pid = controller.pid();
@@ -735,6 +761,8 @@ async fn bench(options: Options) -> Result<()> {
         Some(bin) => bin.clone(),
         None => build_controller(&workspace)?,
     };
+    let mut options = options;
+    options.env = deployment_env(&workspace)?;
     let cluster = Cluster::start(&starter, controller_bin).map_err(|e| anyhow!(e))?;
     let client = cluster.client().await;
     let rsa = populate(&client, &options).await?;
@@ -744,7 +772,6 @@ async fn bench(options: Options) -> Result<()> {
     let sealed = track(&client, SEALED_LABEL, options.sealed());
     let external = track(&client, EXTERNAL_LABEL, options.n);
 
-    let mut options = options;
     if let Some(minutes) = options.soak {
         options.extra_args.push(soak::key_renew_flag(minutes));
     }
