@@ -276,10 +276,6 @@ impl Leadership {
         Self(watch::channel(true).1)
     }
 
-    pub fn is_leading(&self) -> bool {
-        *self.0.borrow()
-    }
-
     /// Runs one reconcile while this replica leads. A follower does nothing and waits for the
     /// next term (see `terms`); a reconcile cut short by the end of the term is tried again
     /// shortly, by whichever replica leads then.
