@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
+use futures::future::join_all;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
 
@@ -439,18 +440,7 @@ pub async fn run_with(
     // The election stops after the reconcilers, so that the lease is handed over only once
     // they finished what they started.
     let (release_tx, release) = watch::channel(false);
-    let election = args.leader_elect.then(|| {
-        tokio::spawn(lease::run(
-            client.clone(),
-            LeaseConfig::new(
-                args.leader_election_id.clone(),
-                key_config.namespace.clone(),
-                identity.clone(),
-            ),
-            leader_tx.clone(),
-            stop_signal(&release),
-        ))
-    });
+    let election = start_election(&args, &client, &key_config, &identity, &leader_tx, &release);
 
     let _ = loaded.wait_for(|l| *l).await;
     if args.enable_sealed_secrets {
@@ -484,15 +474,40 @@ pub async fn run_with(
     let _ = stop_tx.send(true);
     renewal.stop();
     // Let reconcilers finish what they started, then hand the lease over.
-    let grace = Duration::from_secs(10);
-    let _ = tokio::time::timeout(grace, futures::future::join_all(reconcilers)).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, join_all(reconcilers)).await;
     let _ = release_tx.send(true);
-    if let Some(election) = election {
-        let _ = tokio::time::timeout(Duration::from_secs(5), election).await;
-    }
+    let last = futures::future::join(join_all(election), join_all(servers));
+    let _ = tokio::time::timeout(Duration::from_secs(5), last).await;
     drop(leader_tx);
-    let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(servers)).await;
     Ok(())
+}
+
+/// How long reconciles in progress may take to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// With `--leader-elect`, takes part in the election on the Lease until `release` turns true,
+/// sending on `leader` whether this replica leads.
+fn start_election(
+    args: &RunArgs,
+    client: &kube::Client,
+    key_config: &KeyConfig,
+    identity: &str,
+    leader: &watch::Sender<bool>,
+    release: &watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let config = LeaseConfig::new(
+        args.leader_election_id.clone(),
+        key_config.namespace.clone(),
+        identity.to_string(),
+    );
+    args.leader_elect.then(|| {
+        tokio::spawn(lease::run(
+            client.clone(),
+            config,
+            leader.clone(),
+            stop_signal(release),
+        ))
+    })
 }
 
 /// This replica's name in the Lease and in events: the pod's, else the host's.
