@@ -231,6 +231,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn posting_never_waits_and_bounds_the_events_in_flight() {
+        // An API server that accepts connections and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", silent.local_addr().expect("addr"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                open.push(conn);
+            }
+        });
+        let config = kube::Config::new(url.parse().expect("url"));
+        let r = Recorder::new(
+            kube::Client::try_from(config).expect("client"),
+            Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+        );
+        let event = || Event {
+            type_: EventType::Normal,
+            reason: "Synced".into(),
+            note: None,
+            action: "Sync".into(),
+            secondary: None,
+        };
+        let started = Instant::now();
+        for i in 0..(MAX_IN_FLIGHT + 50) {
+            let regarding = ObjectReference {
+                name: Some(format!("obj-{i}")),
+                namespace: Some("ns".into()),
+                ..ObjectReference::default()
+            };
+            r.post(event(), regarding);
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "post waited");
+        assert_eq!(r.0.in_flight.available_permits(), 0, "all slots taken");
+        // Let the posted events start: each is remembered, then waits on the silent server.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            r.recent().len(),
+            MAX_IN_FLIGHT,
+            "past the bound, events are dropped"
+        );
+        held.abort();
+    }
+
+    #[tokio::test]
     async fn a_repeat_within_the_window_continues_the_series_and_a_late_one_starts_anew() {
         let r = recorder();
         let t0 = Instant::now();
